@@ -1,0 +1,1 @@
+"""`vcctl`: the operator's command line over the coordinator's admin API."""
