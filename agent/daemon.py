@@ -7,7 +7,13 @@ import contextlib
 import signal
 
 from agent.config import AgentConfig
-from agent.hardware import NodeHardware, collect_inventory, open_hardware, read_identity
+from agent.hardware import (
+    NodeHardware,
+    close_hardware,
+    collect_inventory,
+    open_hardware,
+    read_identity,
+)
 from agent.link import CoordinatorLink
 from agent.local_api import start_local_api
 from agent.state import AgentState
@@ -64,4 +70,5 @@ async def run_agent(cfg: AgentConfig) -> None:
         await local.stop(grace=1)
         with contextlib.suppress(FileNotFoundError):
             cfg.socket_path.unlink()
+        await asyncio.to_thread(close_hardware, hw)
         log.info("agent_stopped", node=cfg.name)

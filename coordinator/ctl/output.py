@@ -59,7 +59,9 @@ def dump(data: Any, fmt: OutputFormat) -> None:
 def _gpus(node: NodeRecord) -> str:
     if node.inventory is None or not node.inventory.gpus:
         return "-"
-    models = {g.model for g in node.inventory.gpus}
+    models = {
+        g.model.removeprefix("NVIDIA ").removeprefix("AMD Instinct ") for g in node.inventory.gpus
+    }
     return f"{len(node.inventory.gpus)}x {'/'.join(sorted(models))}"
 
 
@@ -69,7 +71,7 @@ def print_nodes(nodes: Sequence[NodeRecord], fmt: OutputFormat) -> None:
         return
     table = Table(box=None, header_style="bold", pad_edge=False)
     for column in ("NAME", "STATE", "TYPE", "CONNECTED", "HEARTBEAT", "SINCE", "GPUS"):
-        table.add_column(column)
+        table.add_column(column, no_wrap=True)
     for n in nodes:
         table.add_row(
             n.name,

@@ -6,6 +6,7 @@ Short heartbeats (1 s, 3 misses) keep the test quick; the rule under test is the
 from __future__ import annotations
 
 import json
+import subprocess
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -14,7 +15,8 @@ from typing import Any
 import pytest
 
 from coordinator.ctl.client import AdminClient
-from tests.procs import Proc, free_port, vcagent, vccoord, vcctl, wait_until
+from tests.procs import BIN, Proc, free_port, vcagent, vccoord, vcctl
+from tests.waiting import wait_until
 from vcbase.domain import NodeRecord, NodeState
 from vcbase.errors import VclusterError
 
@@ -65,10 +67,10 @@ def fleet(tmp_path: Path) -> Iterator[tuple[int, Proc, dict[str, Proc]]]:
     port = free_port()
     coord = coordinator(tmp_path, port).start()
     agents = {name: agent(tmp_path, port, name).start() for name in AGENTS}
-    procs = [coord, *agents.values()]
     try:
         yield port, coord, agents
     finally:
+        procs = [coord, *agents.values()]  # the test may have replaced some agents
         for p in procs:
             if p.alive():
                 p.kill9()
@@ -117,22 +119,20 @@ def test_three_agents_register_die_return_and_survive_a_coordinator_restart(
 
     # Restarted, it comes back.
     agents["a100-001"] = agent(tmp_path, port, "a100-001").start()
-    back = wait_until(
-        lambda: (
-            (n := nodes(port).get("a100-001"))
-            and n.connected
-            and n.state is NodeState.REGISTERED
-            and n
-        ),
-        30,
-        "a100-001 back",
-    )
+
+    def returned() -> NodeRecord | None:
+        n = nodes(port).get("a100-001")
+        return n if n and n.connected and n.state is NodeState.REGISTERED else None
+
+    back = wait_until(returned, 30, "a100-001 back")
     assert back.state_reason == "agent connected"
 
     # Restart the coordinator (kill -9): records and states survive, agents come back alone.
     before = {name: (n.state, n.machine_id, n.boot_id) for name, n in nodes(port).items()}
     coord.kill9()
-    coord2 = coordinator(tmp_path, port).start()
+    coord2 = coordinator(tmp_path, port)
+    coord2.log_path = tmp_path / "vccoord-restarted.log"
+    coord2.start()
     try:
         after = wait_until(lambda: nodes(port) or None, 30, "coordinator back")
         assert {name: (n.state, n.machine_id, n.boot_id) for name, n in after.items()} == before
@@ -155,7 +155,21 @@ def test_sigterm_stops_agent_and_coordinator_cleanly(tmp_path: Path) -> None:
     try:
         wait_until(lambda: all_connected(port, {"rome-001"}), 30, "agent registered")
         socket_path = tmp_path / "rome-001" / "agent.sock"
-        assert socket_path.exists()
+        assert socket_path.stat().st_mode & 0o777 == 0o600
+        status = subprocess.run(
+            [str(BIN / "vcagent"), "status", "--state-dir", str(tmp_path / "rome-001")],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=True,
+        )
+        local = json.loads(status.stdout)
+        assert (local["node_name"], local["connected"], local["state"]) == (
+            "rome-001",
+            True,
+            "registered",
+        )
+        assert local["inventory"]["cpu_cores"] == 128
         assert ag.terminate() == 0
         assert not socket_path.exists()
         assert "agent_stopped" in [e["event"] for e in ag.log_events()]

@@ -133,7 +133,10 @@ def test_timestamps_are_converted_to_utc() -> None:
 @pytest.mark.parametrize(
     ("message", "field"),
     [
-        (pb.Inventory(gpus=[pb.GpuInfo(vendor=0)]), "inventory.gpus[0].vendor"),
+        (
+            pb.Inventory(gpus=[pb.GpuInfo(vendor=pb.GpuInfo.VENDOR_UNSPECIFIED)]),
+            "inventory.gpus[0].vendor",
+        ),
         (pb.Inventory(nics=[pb.NicInfo(), pb.NicInfo(kind=9)]), "inventory.nics[0].kind"),  # type: ignore[arg-type]
     ],
 )
@@ -145,4 +148,4 @@ def test_unmappable_enum_values_name_the_field(message: pb.Inventory, field: str
 
 def test_unknown_node_state_is_refused() -> None:
     with pytest.raises(wire.WireError, match="unknown node state"):
-        wire.node_from_pb(pb.Node(state=0))
+        wire.node_from_pb(pb.Node(state=pb.NODE_STATE_UNSPECIFIED))

@@ -23,6 +23,7 @@ from coordinator.liveness import LivenessConfig
 from coordinator.registry import Registry
 from coordinator.store import MemoryStore
 from tests.factories import hello
+from tests.waiting import eventually
 from vcbase.wire import hello_to_pb
 
 
@@ -33,10 +34,10 @@ class Harness:
     channel: grpc.aio.Channel
 
     def gateway(self) -> Any:
-        return gw_grpc.AgentGatewayStub(self.channel)  # type: ignore[no-untyped-call]
+        return gw_grpc.AgentGatewayStub(self.channel)
 
     def admin(self) -> Any:
-        return adm_grpc.AdminStub(self.channel)  # type: ignore[no-untyped-call]
+        return adm_grpc.AdminStub(self.channel)
 
 
 @pytest_asyncio.fixture
@@ -58,14 +59,6 @@ def hello_msg(**kw: str) -> gw.AgentMessage:
     return gw.AgentMessage(hello=hello_to_pb(hello(**kw)))
 
 
-async def wait_for(predicate: Any, timeout: float = 5.0) -> None:
-    deadline = asyncio.get_running_loop().time() + timeout
-    while not predicate():
-        if asyncio.get_running_loop().time() > deadline:
-            raise AssertionError("condition not met in time")
-        await asyncio.sleep(0.01)
-
-
 @pytest.mark.asyncio
 async def test_hello_is_welcomed_and_heartbeats_are_counted(harness: Harness) -> None:
     call = harness.gateway().Connect()
@@ -77,9 +70,9 @@ async def test_hello_is_welcomed_and_heartbeats_are_counted(harness: Harness) ->
     before = harness.registry.get_node("nid001").last_heartbeat
     await asyncio.sleep(0.01)
     await call.write(gw.AgentMessage(heartbeat=gw.Heartbeat(seq=1)))
-    await wait_for(lambda: harness.registry.get_node("nid001").last_heartbeat != before)
+    await eventually(lambda: harness.registry.get_node("nid001").last_heartbeat != before)
     await call.done_writing()
-    await wait_for(lambda: not harness.registry.get_node("nid001").connected)
+    await eventually(lambda: not harness.registry.get_node("nid001").connected)
 
 
 @pytest.mark.asyncio

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 from datetime import datetime, timedelta
+from typing import Any
 
 import pytest
 
@@ -61,7 +62,7 @@ async def test_register_stores_the_node_and_an_event() -> None:
     ],
 )
 async def test_a_malformed_hello_is_rejected_and_nothing_is_stored(
-    changes: dict[str, str], field: str
+    changes: dict[str, Any], field: str
 ) -> None:
     store = MemoryStore()
     registry = await make(store)
