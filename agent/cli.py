@@ -97,6 +97,118 @@ def inventory(
     typer.echo(json.dumps(inventory_to_dict(collect_inventory(hw, cfg.node_type)), indent=2))
 
 
+OutputOption = Annotated[str, typer.Option("--output", "-o", help="table or json.")]
+
+
+@app.command()
+def check(
+    mode: Annotated[str, typer.Option(help="prolog, epilog or full.")] = "full",
+    output: OutputOption = "table",
+    node_name: NodeNameOption = None,
+    state_dir: StateDirOption = None,
+    simulate: SimulateOption = None,
+    config: ConfigOption = None,
+) -> None:
+    """Run the health checks once, here and now, and print their results.
+
+    Exit status: 0 when nothing failed (ok, warn or unknown), 1 when a check failed, 2 for bad
+    usage.
+    """
+    from agent.checks.base import Mode
+
+    if mode not in {m.value for m in Mode} - {"periodic"}:
+        fail(f"--mode: expected prolog, epilog or full, got {mode!r}", EXIT_USAGE, "vcagent")
+    if output not in ("table", "json"):
+        fail(f"--output: expected table or json, got {output!r}", EXIT_USAGE, "vcagent")
+    cfg = load_config(
+        config, {"node_name": node_name, "state_dir": state_dir, "simulate": simulate}
+    )
+    configure_logging("console", "warning")
+    from agent.oneshot import run_checks_once
+
+    results = asyncio.run(run_checks_once(cfg, Mode(mode)))
+    from vcbase.domain import CheckStatus
+
+    if output == "json":
+        from vcbase.codec import check_result_to_dict
+
+        typer.echo(json.dumps([check_result_to_dict(r) for r in results], indent=2))
+    else:
+        from rich.console import Console
+
+        from vcbase.render import check_table
+
+        Console().print(check_table(results))
+    if any(r.status is CheckStatus.FAIL for r in results):
+        raise typer.Exit(1)
+
+
+sim_app = typer.Typer(help="Simulated nodes: list, inject and clear faults.", no_args_is_help=True)
+app.add_typer(sim_app, name="sim")
+
+
+@sim_app.command("faults")
+def sim_faults() -> None:
+    """List the faults a simulated node can take, and what the checks must say."""
+    from rich.console import Console
+    from rich.table import Table
+
+    from agent.sim.faults import FAULTS
+
+    table = Table(box=None, header_style="bold", pad_edge=False)
+    for column in ("FAULT", "NODE TYPES", "EVENT", "EXPECTED", "DESCRIPTION"):
+        table.add_column(column)
+    for f in sorted(FAULTS.values(), key=lambda f: f.name):
+        e = f.expect
+        table.add_row(
+            f.name,
+            ",".join(sorted(f.profiles)),
+            "yes" if f.event_driven else "no",
+            f"{e.check} {e.subject}: {e.status.value}/{e.action.value}",
+            f.description,
+        )
+    Console().print(table)
+
+
+@sim_app.command("inject")
+def sim_inject(
+    fault: Annotated[str, typer.Argument(help="The fault's name (see `vcagent sim faults`).")],
+    device: Annotated[str | None, typer.Option(help="The target: gpu2, hsn1, /scratch.")] = None,
+    state_dir: StateDirOption = None,
+    config: ConfigOption = None,
+) -> None:
+    """Inject a fault into the simulated node of STATE_DIR (its agent may be running)."""
+    cfg = load_config(config, {"state_dir": state_dir})
+    from agent.sim import faults
+
+    try:
+        injected = faults.inject(cfg.state_path, fault, device)
+    except ValidationError as exc:
+        fail(str(exc), EXIT_USAGE, "vcagent")
+    e = injected.expect
+    typer.echo(f"injected {fault}: expect {e.check} {e.status.value}/{e.action.value}")
+
+
+@sim_app.command("clear")
+def sim_clear(
+    fault: Annotated[
+        str | None, typer.Argument(help="The fault to clear; all when omitted.")
+    ] = None,
+    device: Annotated[str | None, typer.Option(help="The target it was injected into.")] = None,
+    state_dir: StateDirOption = None,
+    config: ConfigOption = None,
+) -> None:
+    """Clear one injected fault, or all of them."""
+    cfg = load_config(config, {"state_dir": state_dir})
+    from agent.sim import faults
+
+    try:
+        cleared = faults.clear(cfg.state_path, fault, device)
+    except ValidationError as exc:
+        fail(str(exc), EXIT_USAGE, "vcagent")
+    typer.echo("cleared: " + (", ".join(cleared) or "nothing"))
+
+
 @app.command()
 def status(
     state_dir: StateDirOption = None,

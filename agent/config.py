@@ -12,6 +12,7 @@ from typing import Literal
 
 import pydantic
 
+from agent.checks.thresholds import Thresholds
 from vcbase.config import StrictModel
 
 DEFAULT_CONFIG_PATH = Path("/etc/vcluster/agent.toml")
@@ -34,6 +35,10 @@ class AgentConfig(StrictModel):
     # with full jitter.
     reconnect_initial: float = pydantic.Field(default=0.5, gt=0, le=60)
     reconnect_max: float = pydantic.Field(default=10.0, gt=0, le=600)
+    # Health-check thresholds, one table per area ([checks.nvidia], [checks.nic], ...).
+    checks: Thresholds = Thresholds()
+    # Periodic interval overrides in seconds, by check name: {"nvidia.ecc" = 30}.
+    check_intervals: dict[str, float] = pydantic.Field(default_factory=dict)
 
     @pydantic.field_validator("coordinator")
     @classmethod
@@ -47,6 +52,9 @@ class AgentConfig(StrictModel):
     def _check_backoff(self) -> AgentConfig:
         if self.reconnect_max < self.reconnect_initial:
             raise ValueError("reconnect_max must be at least reconnect_initial")
+        bad = sorted(k for k, v in self.check_intervals.items() if not 0 < v <= 86400)
+        if bad:
+            raise ValueError(f"check_intervals: {bad} must be in (0, 86400] seconds")
         return self
 
     @property

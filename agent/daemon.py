@@ -6,6 +6,8 @@ import asyncio
 import contextlib
 import signal
 
+from agent.checks.catalog import all_checks, event_sources
+from agent.checks.runner import CheckRunner
 from agent.config import AgentConfig
 from agent.hardware import (
     NodeHardware,
@@ -16,6 +18,7 @@ from agent.hardware import (
 )
 from agent.link import CoordinatorLink
 from agent.local_api import start_local_api
+from agent.profiles import PROFILES
 from agent.state import AgentState
 from vcbase import __version__
 from vcbase.domain import Hello
@@ -53,20 +56,42 @@ async def run_agent(cfg: AgentConfig) -> None:
     async def make_hello() -> Hello:
         return await _hello(hw, cfg, state)
 
+    inventory = await asyncio.to_thread(collect_inventory, hw, cfg.node_type)
+    runner = CheckRunner(
+        hw,
+        PROFILES.get(inventory.node_type),
+        cfg.checks,
+        all_checks(),
+        event_sources(hw),
+        cfg.check_intervals,
+    )
+    log.info(
+        "checks_configured",
+        node_type=inventory.node_type,
+        checks=[c.name for c in runner.checks],
+    )
     local = await start_local_api(state, cfg.socket_path)
-    link = CoordinatorLink(state, make_hello, cfg.reconnect_initial, cfg.reconnect_max)
+    link = CoordinatorLink(
+        state, make_hello, cfg.reconnect_initial, cfg.reconnect_max, snapshot=runner.snapshot
+    )
+    runner.subscribe(link.publish_health)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
-    link_task = asyncio.create_task(link.run())
+    tasks = [asyncio.create_task(link.run()), asyncio.create_task(runner.run())]
+    stopper = asyncio.create_task(stop.wait())
     try:
-        await stop.wait()
+        done, _ = await asyncio.wait([stopper, *tasks], return_when=asyncio.FIRST_COMPLETED)
+        for task in done & set(tasks):
+            task.result()  # a task that ended on its own is a bug: raise it
         log.info("agent_stopping", node=cfg.name)
     finally:
-        link_task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await link_task
+        for task in (stopper, *tasks):
+            task.cancel()
+        for task in (stopper, *tasks):
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
         await local.stop(grace=1)
         with contextlib.suppress(FileNotFoundError):
             cfg.socket_path.unlink()

@@ -3,8 +3,10 @@
 A gRPC edge: protobuf types stop here. One `CoordinatorLink.run()` task lives as long as the
 agent. Each session: dial, send hello (identity + inventory, collected fresh), wait for the
 welcome, then heartbeat at the interval the coordinator asked for while reading its messages.
-When the stream ends for any reason the link waits a jittered, growing delay and dials again;
-the delay resets after a session that was welcomed.
+Health results go out as a full snapshot at the start of every session, then as deltas
+(`publish_health`, which the check runner calls on every change). One writer task owns the
+stream's write side. When the stream ends for any reason the link waits a jittered, growing
+delay and dials again; the delay resets after a session that was welcomed.
 """
 
 from __future__ import annotations
@@ -23,9 +25,9 @@ from vcluster.v1 import agent_gateway_pb2_grpc as gw_grpc
 
 from agent.backoff import backoff_delay
 from agent.state import AgentState
-from vcbase.domain import Hello
+from vcbase.domain import CheckResult, Hello
 from vcbase.logging import get_logger
-from vcbase.wire import hello_to_pb, state_from_pb
+from vcbase.wire import check_result_to_pb, hello_to_pb, state_from_pb
 
 log = get_logger("agent.link")
 
@@ -59,8 +61,11 @@ class CoordinatorLink:
         reconnect_initial: float,
         reconnect_max: float,
         rng: random.Random | None = None,
+        snapshot: Callable[[], list[CheckResult]] = list,
     ) -> None:
         self._state = state
+        self._snapshot = snapshot
+        self._outbox: asyncio.Queue[gw.AgentMessage] | None = None
         self._make_hello = make_hello
         self._initial = reconnect_initial
         self._max = reconnect_max
@@ -134,26 +139,50 @@ class CoordinatorLink:
                 state=self._state.node_state.value,
                 heartbeat_interval_s=interval,
             )
-            beats = asyncio.create_task(self._heartbeats(call, max(interval, 0.05)))
+            outbox: asyncio.Queue[gw.AgentMessage] = asyncio.Queue()
+            self._outbox = outbox
+            # The coordinator replaces what it holds with a full snapshot at every session start.
+            outbox.put_nowait(_health_message(self._snapshot(), full=True))
+            workers = [
+                asyncio.create_task(self._heartbeats(outbox, max(interval, 0.05))),
+                asyncio.create_task(self._writer(call, outbox)),
+            ]
             try:
                 async for msg in responses:
                     log.info("coordinator_message", kind=msg.WhichOneof("payload"))
             finally:
-                beats.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await beats
+                self._outbox = None
+                for task in workers:
+                    task.cancel()
+                for task in workers:
+                    with contextlib.suppress(asyncio.CancelledError, grpc.aio.AioRpcError):
+                        await task
 
-    async def _heartbeats(
-        self,
-        call: _ConnectCall,
-        interval: float,
-    ) -> None:
+    def publish_health(self, results: list[CheckResult], full: bool) -> None:
+        """Send check results now if a session is up; otherwise the next session's full
+        snapshot carries them. Never blocks (a runner listener)."""
+        if self._outbox is not None:
+            self._outbox.put_nowait(_health_message(results, full))
+
+    async def _writer(self, call: _ConnectCall, outbox: asyncio.Queue[gw.AgentMessage]) -> None:
+        """The only writer of the stream: gRPC allows one write at a time."""
+        while True:
+            msg = await outbox.get()
+            await call.write(msg)
+            if msg.WhichOneof("payload") == "heartbeat":
+                self._state.last_heartbeat_sent = msg.heartbeat.sent_at.ToDatetime(tzinfo=UTC)
+
+    async def _heartbeats(self, outbox: asyncio.Queue[gw.AgentMessage], interval: float) -> None:
         seq = 0
         while True:
             seq += 1
-            now = datetime.now(UTC)
             sent_at = Timestamp()
-            sent_at.FromDatetime(now)
-            await call.write(gw.AgentMessage(heartbeat=gw.Heartbeat(seq=seq, sent_at=sent_at)))
-            self._state.last_heartbeat_sent = now
+            sent_at.FromDatetime(datetime.now(UTC))
+            outbox.put_nowait(gw.AgentMessage(heartbeat=gw.Heartbeat(seq=seq, sent_at=sent_at)))
             await asyncio.sleep(interval)
+
+
+def _health_message(results: list[CheckResult], full: bool) -> gw.AgentMessage:
+    return gw.AgentMessage(
+        health=gw.HealthReport(full_snapshot=full, results=[check_result_to_pb(r) for r in results])
+    )

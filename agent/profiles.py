@@ -42,6 +42,11 @@ class Profile:
     of the CPU model otherwise (matched case-insensitively by `detect_node_type`).
     `arm_cpu_id` is the (implementer, part) pair that an aarch64 `/proc/cpuinfo` shows instead of
     a model name; None on x86_64.
+    `nics` lists netdevs by name (hsn0, eth0) and InfiniBand HCAs by HCA name (mlx5_0, kind
+    INFINIBAND): an HCA's ports are checked, whether or not an IPoIB netdev sits on them.
+    `required_mounts` (absolute mountpoints) and `required_processes` (kernel `comm` names) are
+    what a healthy compute node of the type runs with; the host checks use them unless the
+    agent's [checks.host] thresholds name other lists.
     """
 
     name: str
@@ -61,6 +66,8 @@ class Profile:
     gpu_driver_version: str
     nics: tuple[NicSpec, ...]
     arm_cpu_id: tuple[int, int] | None = None
+    required_mounts: tuple[str, ...] = ()
+    required_processes: tuple[str, ...] = ()
 
     @property
     def cpu_cores(self) -> int:
@@ -76,6 +83,10 @@ def _slingshot(count: int) -> tuple[NicSpec, ...]:
 
 
 _MGMT = NicSpec("eth0", NicKind.ETHERNET, "igb", 1_000)
+_HDR_HCA = NicSpec("mlx5_0", NicKind.INFINIBAND, "mlx5_core", 200_000)
+# Shared file systems first: a fault aimed at "the first required mount" hits /scratch.
+_MOUNTS = ("/scratch", "/home", "/tmp")  # noqa: S108 - mountpoint names, not temp files
+_DAEMONS = ("munged", "slurmd")
 
 _ALL: tuple[Profile, ...] = (
     Profile(
@@ -96,10 +107,12 @@ _ALL: tuple[Profile, ...] = (
         gpu_driver_version="550.54.15",
         nics=(*_slingshot(4), _MGMT),
         arm_cpu_id=(0x41, 0xD4F),
+        required_mounts=_MOUNTS,
+        required_processes=_DAEMONS,
     ),
     Profile(
         name="a100",
-        description="1x AMD EPYC 7713 + 4x NVIDIA A100 SXM4 80GB, 1 Slingshot NIC",
+        description="1x AMD EPYC 7713 + 4x NVIDIA A100 SXM4 80GB, 1 Slingshot NIC, 1 HDR IB HCA",
         signature="A100",
         architecture="x86_64",
         cpu_model="AMD EPYC 7713 64-Core Processor",
@@ -113,7 +126,9 @@ _ALL: tuple[Profile, ...] = (
         gpu_count=4,
         gpu_memory_bytes=81_920 * _MiB,
         gpu_driver_version="535.183.01",
-        nics=(*_slingshot(1), _MGMT),
+        nics=(*_slingshot(1), _HDR_HCA, _MGMT),
+        required_mounts=_MOUNTS,
+        required_processes=_DAEMONS,
     ),
     Profile(
         name="mi250x",
@@ -132,6 +147,8 @@ _ALL: tuple[Profile, ...] = (
         gpu_memory_bytes=64 * _GiB,
         gpu_driver_version="6.8.5",
         nics=(*_slingshot(4), _MGMT),
+        required_mounts=_MOUNTS,
+        required_processes=_DAEMONS,
     ),
     Profile(
         name="mi300a",
@@ -150,6 +167,8 @@ _ALL: tuple[Profile, ...] = (
         gpu_memory_bytes=128 * _GiB,
         gpu_driver_version="6.10.5",
         nics=(*_slingshot(4), _MGMT),
+        required_mounts=_MOUNTS,
+        required_processes=_DAEMONS,
     ),
     Profile(
         name="rome",
@@ -168,6 +187,8 @@ _ALL: tuple[Profile, ...] = (
         gpu_memory_bytes=0,
         gpu_driver_version="",
         nics=(*_slingshot(1), _MGMT),
+        required_mounts=_MOUNTS,
+        required_processes=_DAEMONS,
     ),
 )
 

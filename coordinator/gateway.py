@@ -21,7 +21,7 @@ from vcluster.v1 import agent_gateway_pb2_grpc as gw_grpc
 from coordinator.registry import Registry, Session
 from vcbase.errors import ConflictError, ValidationError
 from vcbase.logging import get_logger
-from vcbase.wire import WireError, hello_from_pb, state_to_pb
+from vcbase.wire import WireError, check_result_from_pb, hello_from_pb, state_to_pb
 
 log = get_logger("coordinator.gateway")
 
@@ -81,13 +81,27 @@ class AgentGatewayService(gw_grpc.AgentGatewayServicer):
                 await reader
             await self._registry.disconnect(session, "stream ended")
 
+    async def _health(self, report: gw.HealthReport, session: Session) -> None:
+        try:
+            results = [
+                check_result_from_pb(r, f"health.results[{i}]")
+                for i, r in enumerate(report.results)
+            ]
+        except WireError as exc:
+            log.warning("bad_health_report_dropped", node=session.node, error=str(exc))
+            return
+        await self._registry.record_health(session, results, report.full_snapshot)
+
     async def _read(self, requests: AsyncIterator[gw.AgentMessage], session: Session) -> None:
         reason = "agent closed the stream"
         try:
             async for msg in requests:
                 kind = msg.WhichOneof("payload")
+                self._registry.heartbeat(session)  # any message is a sign of life
                 if kind == "heartbeat":
-                    self._registry.heartbeat(session)
+                    pass
+                elif kind == "health":
+                    await self._health(msg.health, session)
                 elif kind == "hello":
                     log.warning("duplicate_hello_ignored", node=session.node)
                 else:

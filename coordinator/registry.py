@@ -20,7 +20,7 @@ from datetime import UTC, datetime
 from coordinator.lifecycle import state_after_hello
 from coordinator.liveness import LivenessConfig, should_mark_lost
 from coordinator.store.base import Event, Store
-from vcbase.domain import Hello, NodeRecord, NodeState
+from vcbase.domain import CheckResult, CheckStatus, Hello, NodeRecord, NodeState, worst_status
 from vcbase.errors import ConflictError, NotFoundError, ValidationError
 from vcbase.logging import get_logger
 
@@ -76,6 +76,7 @@ class Registry:
         self._sessions: dict[str, Session] = {}
         self._last_seen: dict[str, datetime] = {}
         self._dirty: dict[str, datetime] = {}
+        self._health: dict[str, dict[tuple[str, str], CheckResult]] = {}
         self._lock = asyncio.Lock()
         self.started_at = clock()
 
@@ -90,15 +91,20 @@ class Registry:
             self._nodes[node.name] = node
             if node.last_heartbeat is not None:
                 self._last_seen[node.name] = node.last_heartbeat
+        for name, results in (await self._store.load_check_results()).items():
+            self._health[name] = {(r.check, r.subject): r for r in results}
         log.info("registry_loaded", nodes=len(self._nodes))
 
-    def _view(self, node: NodeRecord) -> NodeRecord:
+    def _view(self, node: NodeRecord, with_checks: bool = False) -> NodeRecord:
         session = self._sessions.get(node.name)
+        health = self._health.get(node.name, {})
         return dataclasses.replace(
             node,
             connected=session is not None,
             peer=session.peer if session else "",
             last_heartbeat=self._last_seen.get(node.name, node.last_heartbeat),
+            health=worst_status(health.values()),
+            checks=tuple(health[k] for k in sorted(health)) if with_checks else (),
         )
 
     def list_nodes(self, states: frozenset[NodeState] = frozenset()) -> list[NodeRecord]:
@@ -112,7 +118,7 @@ class Registry:
         node = self._nodes.get(name)
         if node is None:
             raise NotFoundError(f"node {name!r} is not registered")
-        return self._view(node)
+        return self._view(node, with_checks=True)
 
     async def register(self, hello: Hello, peer: str) -> tuple[NodeRecord, Session]:
         """Admit an agent's stream. Nothing is stored when it is rejected.
@@ -199,6 +205,42 @@ class Registry:
         now = self._clock()
         self._last_seen[session.node] = now
         self._dirty[session.node] = now
+
+    async def record_health(
+        self, session: Session, results: list[CheckResult], full_snapshot: bool
+    ) -> None:
+        """Take a health report from an agent's stream: a delta, or a full snapshot that replaces
+        the node's results. Changes of verdict become node events (the node's timeline)."""
+        if self._sessions.get(session.node) is not session:
+            return
+        name = session.node
+        previous = self._health.get(name, {})
+        now = self._clock()
+        events = []
+        for r in results:
+            before = previous.get((r.check, r.subject))
+            was = (before.status, before.action) if before else (CheckStatus.OK, None)
+            if (r.status, r.action) != was and not (before is None and r.status is CheckStatus.OK):
+                events.append(
+                    Event(
+                        now,
+                        name,
+                        "check_changed",
+                        f"{r.check} {r.subject}: {was[0]} -> {r.status} ({r.action}): {r.message}",
+                        {
+                            "check": r.check,
+                            "subject": r.subject,
+                            "status": r.status.value,
+                            "action": r.action.value,
+                        },
+                    )
+                )
+        await self._store.save_check_results(name, results, full_snapshot, events)
+        current = {} if full_snapshot else dict(previous)
+        current.update({(r.check, r.subject): r for r in results})
+        self._health[name] = current
+        for ev in events:
+            log.info("check_changed", node=name, **ev.data)
 
     async def disconnect(self, session: Session, reason: str) -> None:
         """Forget a stream that ended. The node stays in its state until the liveness rule

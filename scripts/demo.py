@@ -1,6 +1,7 @@
 """`make demo`: a coordinator on SQLite and six simulated nodes of every Alps node type, all real
-processes on loopback; a fault (an agent killed with SIGKILL) detected and healed; the fleet
-shown with vcctl at each step.
+processes on loopback; a hardware fault injected into a simulated node, detected by its health
+checks and cleared; an agent killed and brought back; the coordinator restarted; the fleet shown
+with vcctl at each step.
 
 Everything lives in a fresh temporary directory, removed at the end (kept with --keep).
 """
@@ -21,7 +22,7 @@ from rich.rule import Rule
 from coordinator.ctl.client import AdminClient
 from tests.procs import BIN, Proc, free_port, vcagent, vccoord
 from tests.waiting import wait_until
-from vcbase.domain import NodeRecord, NodeState
+from vcbase.domain import CheckStatus, NodeRecord, NodeState
 from vcbase.errors import VclusterError
 
 FLEET = {
@@ -49,6 +50,17 @@ def vcctl(port: int, *args: str) -> None:
         check=True,
         timeout=60,
     )
+
+
+def sim(*args: str) -> None:
+    console.print(f"[dim]$ vcagent sim {' '.join(args)}[/]")
+    sys.stdout.flush()
+    subprocess.run([str(BIN / "vcagent"), "sim", *args], check=True, timeout=60)
+
+
+def health(port: int, name: str) -> CheckStatus | None:
+    n = nodes(port).get(name)
+    return n.health if n else None
 
 
 def nodes(port: int) -> dict[str, NodeRecord]:
@@ -92,16 +104,33 @@ def main() -> int:
         agents = {name: agent(tmp, port, name).start() for name in FLEET}
         procs.extend(agents.values())
         wait_until(
-            lambda: len([n for n in nodes(port).values() if n.connected]) == len(FLEET),
+            lambda: (
+                len([n for n in nodes(port).values() if n.connected and n.health]) == len(FLEET)
+            ),
             60,
-            "all agents registered",
+            "all agents registered with their first health report",
         )
         vcctl(port, "node", "ls")
 
         step("3. Inspect one node: an MI250x shows its 4 packages as 8 GCDs")
         vcctl(port, "node", "show", "nid004")
 
-        step("4. Fault: the agent of nid003 is killed with SIGKILL")
+        step("4. Fault: Slingshot NIC hsn1 of nid002 loses its link (injected into the sim)")
+        sim("inject", "cxi-link-down", "--device", "hsn1", "--state-dir", str(tmp / "nid002"))
+        t0 = time.monotonic()
+        wait_until(lambda: health(port, "nid002") is CheckStatus.FAIL, 30, "nid002 unhealthy")
+        console.print(
+            f"nid002 health [bold red]fail[/] {time.monotonic() - t0:.2f} s after the injection "
+            "(netlink event -> nic.cxi check -> coordinator)"
+        )
+        vcctl(port, "node", "show", "nid002")
+
+        step("5. Heal: the link comes back")
+        sim("clear", "cxi-link-down", "--device", "hsn1", "--state-dir", str(tmp / "nid002"))
+        wait_until(lambda: health(port, "nid002") is CheckStatus.OK, 30, "nid002 healthy")
+        vcctl(port, "node", "ls")
+
+        step("6. Fault: the agent of nid003 is killed with SIGKILL")
         agents["nid003"].kill9()
         t0 = time.monotonic()
         wait_until(
@@ -115,7 +144,7 @@ def main() -> int:
         )
         vcctl(port, "node", "ls")
 
-        step("5. Heal: the agent is restarted (systemd's Restart=on-failure would do this)")
+        step("7. Heal: the agent is restarted (systemd's Restart=on-failure would do this)")
         agents["nid003"] = agent(tmp, port, "nid003").start()
         procs.append(agents["nid003"])
         wait_until(
@@ -129,7 +158,7 @@ def main() -> int:
         )
         vcctl(port, "node", "ls")
 
-        step("6. Coordinator restart: state survives, agents reconnect by themselves")
+        step("8. Coordinator restart: state survives, agents reconnect by themselves")
         coord.kill9()
         coord = vccoord(tmp, port, "--heartbeat-interval", str(INTERVAL)).start()
         procs.append(coord)

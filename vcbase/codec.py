@@ -8,7 +8,17 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from vcbase.domain import GpuInfo, GpuVendor, Inventory, NicInfo, NicKind, NodeRecord
+from vcbase.domain import (
+    CheckAction,
+    CheckResult,
+    CheckStatus,
+    GpuInfo,
+    GpuVendor,
+    Inventory,
+    NicInfo,
+    NicKind,
+    NodeRecord,
+)
 
 
 def iso(value: datetime | None) -> str | None:
@@ -68,6 +78,31 @@ def inventory_from_dict(data: dict[str, Any]) -> Inventory:
     )
 
 
+def check_result_to_dict(result: CheckResult) -> dict[str, Any]:
+    return {
+        "check": result.check,
+        "subject": result.subject,
+        "status": result.status.value,
+        "action": result.action.value,
+        "message": result.message,
+        "observed": dict(result.observed),
+        "observed_at": iso(result.observed_at),
+    }
+
+
+def check_result_from_dict(data: dict[str, Any]) -> CheckResult:
+    at = data.get("observed_at")
+    return CheckResult(
+        check=data["check"],
+        subject=data["subject"],
+        status=CheckStatus(data["status"]),
+        action=CheckAction(data["action"]),
+        message=data["message"],
+        observed=dict(data.get("observed", {})),
+        observed_at=datetime.fromisoformat(at) if at else None,
+    )
+
+
 def node_to_dict(node: NodeRecord) -> dict[str, Any]:
     return {
         "name": node.name,
@@ -77,10 +112,12 @@ def node_to_dict(node: NodeRecord) -> dict[str, Any]:
         "last_heartbeat": iso(node.last_heartbeat),
         "state_since": iso(node.state_since),
         "state_reason": node.state_reason,
+        "health": node.health.value if node.health else None,
         "registered_at": iso(node.registered_at),
         "machine_id": node.machine_id,
         "boot_id": node.boot_id,
         "agent_version": node.agent_version,
         "peer": node.peer,
         "inventory": inventory_to_dict(node.inventory) if node.inventory else None,
+        "checks": [check_result_to_dict(r) for r in node.checks],
     }

@@ -7,6 +7,7 @@ never travel past `vcbase.wire`, which converts in both directions.
 from __future__ import annotations
 
 import enum
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -47,6 +48,11 @@ class CheckAction(enum.StrEnum):
     NONE = "none"
     REBOOT = "reboot"
     REPAIR = "repair"
+
+
+# How bad a status is, for summarising a node's health: the worst result wins. `unknown` (a check
+# could not tell) is worse than ok but not as bad as a warning that something is wrong.
+SEVERITY = {CheckStatus.OK: 0, CheckStatus.UNKNOWN: 1, CheckStatus.WARN: 2, CheckStatus.FAIL: 3}
 
 
 @dataclass(frozen=True, slots=True)
@@ -95,6 +101,11 @@ class CheckResult:
     observed_at: datetime | None = None
 
 
+def worst_status(results: Iterable[CheckResult]) -> CheckStatus | None:
+    """The node-level health: the worst status of its results; None when there are none."""
+    return max((r.status for r in results), key=SEVERITY.__getitem__, default=None)
+
+
 @dataclass(frozen=True, slots=True)
 class Hello:
     """What an agent says first on its stream."""
@@ -122,6 +133,9 @@ class NodeRecord:
     inventory: Inventory | None = None
     connected: bool = False
     peer: str = ""
+    # Views the registry adds; not part of the durable node row.
+    health: CheckStatus | None = None
+    checks: tuple[CheckResult, ...] = ()
 
     @property
     def node_type(self) -> str:

@@ -257,6 +257,9 @@ def node_to_pb(node: NodeRecord) -> pb.Node:
             getattr(msg, name).CopyFrom(ts)
     if node.inventory is not None:
         msg.inventory.CopyFrom(inventory_to_pb(node.inventory))
+    if node.health is not None:
+        msg.health = _STATUS_TO_PB[node.health]
+    msg.checks.extend(check_result_to_pb(r) for r in node.checks)
     return msg
 
 
@@ -279,4 +282,8 @@ def node_from_pb(msg: pb.Node) -> NodeRecord:
         else None,
         connected=msg.connected,
         peer=msg.peer,
+        health=_STATUS_FROM_PB.get(msg.health),
+        checks=tuple(
+            check_result_from_pb(r, f"node.checks[{i}]") for i, r in enumerate(msg.checks)
+        ),
     )

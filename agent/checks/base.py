@@ -88,6 +88,7 @@ class Check(abc.ABC):
     fail_after: ClassVar[int] = 1  # consecutive bad results before the state flips to bad
     ok_after: ClassVar[int] = 1  # consecutive ok results before it flips back
     triggers: ClassVar[frozenset[str]] = frozenset()  # event kinds that re-run it at once
+    timeout: ClassVar[float] = 10.0  # seconds before a run counts as hung (a dead NFS mount)
 
     def applies(self, ctx: CheckContext) -> bool:
         return True

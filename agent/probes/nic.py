@@ -12,6 +12,11 @@ Contract of `read_nics(root)`:
   is still reported, named "<hca>/<port>"; RoCE ports (link_layer Ethernet) are left to the
   Ethernet netdev that carries them.
 Never raises for a missing optional file; returns interfaces sorted by name.
+
+The health checks read more per NIC (`read_netdev`: operstate, carrier, speed and the link
+restart counters; `read_aer`: the PCI device's AER totals; `read_cxi_link`: the Slingshot link
+driver's <device>/port/0/link/{state,speed}; `read_ib_counter`: an HCA port's error counters).
+These return None for what is absent instead of raising, so a check can say `unknown` per NIC.
 """
 
 from __future__ import annotations
@@ -168,3 +173,134 @@ def read_nics(root: Path) -> tuple[NicInfo, ...]:
             )
         )
     return tuple(sorted(nics, key=lambda nic: nic.name))
+
+
+# --- link health: what the NIC health checks read ------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class NetdevState:
+    """Link facts of one netdev from <root>/sys/class/net/<name>. None: attribute absent or
+    unreadable (an older kernel has no carrier_down_count; a down link answers EINVAL for
+    speed and carrier)."""
+
+    name: str
+    operstate: str
+    carrier: int | None
+    speed_mbps: int | None  # None or negative in sysfs (unknown, link down) reads None
+    carrier_changes: int | None
+    carrier_down_count: int | None
+    driver: str
+    device: Path | None  # the resolved PCI (or virtio) device directory, None if virtual
+
+    @property
+    def link_up(self) -> bool:
+        return self.operstate == "up" and self.carrier == 1
+
+    @property
+    def link_restarts(self) -> int | None:
+        """Times the carrier went down since the netdev was created: carrier_down_count, or
+        half of carrier_changes (rounded up) on kernels without it."""
+        if self.carrier_down_count is not None:
+            return self.carrier_down_count
+        if self.carrier_changes is not None:
+            return (self.carrier_changes + 1) // 2
+        return None
+
+
+def read_netdev(root: Path, name: str) -> NetdevState | None:
+    """The link state of netdev `name` under `root`; None when there is no such netdev."""
+    netdev = root / "sys/class/net" / name
+    if not netdev.is_dir():
+        return None
+    device_link = netdev / "device"
+    device = Path(os.path.realpath(device_link)) if device_link.exists() else None
+    speed = _number(netdev / "speed")
+    return NetdevState(
+        name=name,
+        operstate=_text(netdev / "operstate") or "",
+        carrier=_number(netdev / "carrier"),
+        speed_mbps=speed if speed is not None and speed >= 0 else None,
+        carrier_changes=_number(netdev / "carrier_changes"),
+        carrier_down_count=_number(netdev / "carrier_down_count"),
+        driver=_driver(device_link) if device is not None else "",
+        device=device,
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class AerCounts:
+    """PCIe Advanced Error Reporting totals of one device since boot."""
+
+    correctable: int
+    nonfatal: int
+    fatal: int
+
+    @property
+    def uncorrectable(self) -> int:
+        return self.nonfatal + self.fatal
+
+
+def parse_aer(text: str) -> int | None:
+    """The total of one aer_dev_* file ("RxErr 0\\nBadTLP 2\\n...TOTAL_ERR_COR 2\\n").
+
+    The kernel's TOTAL_ERR_* line when present, else the sum of the per-error lines; None when
+    the text holds no `<name> <count>` line at all. Never raises.
+    """
+    values: dict[str, int] = {}
+    for line in text.splitlines():
+        parts = line.split()
+        if len(parts) == 2 and parts[1].isdigit():
+            values[parts[0]] = int(parts[1])
+    totals = [v for k, v in values.items() if k.startswith("TOTAL_")]
+    if totals:
+        return totals[0]
+    return sum(values.values()) if values else None
+
+
+def read_aer(device: Path) -> AerCounts | None:
+    """AER counters of a PCI device directory (aer_dev_correctable/_nonfatal/_fatal, Linux
+    >= 4.20 with CONFIG_PCIEAER); None when the device has none of them or one is garbled."""
+    found: list[int] = []
+    for name in ("aer_dev_correctable", "aer_dev_nonfatal", "aer_dev_fatal"):
+        raw = _text(device / name)
+        total = parse_aer(raw) if raw is not None else None
+        if total is None:
+            return None
+        found.append(total)
+    return AerCounts(*found)
+
+
+_CXI_SPEED = re.compile(r"(\d+)G$")
+
+
+def parse_cxi_speed(text: str) -> int | None:
+    """Mb/s from a Slingshot link's `speed` attribute ("bs200G", "ck400G"); None for "not up"
+    or anything unrecognised."""
+    match = _CXI_SPEED.search(text.strip())
+    return int(match.group(1)) * 1000 if match else None
+
+
+@dataclass(frozen=True, slots=True)
+class CxiLink:
+    """The Slingshot link driver's view of port 0 of a Cassini NIC, from
+    <device>/port/0/link/{state,speed} ("up", "down", "starting"...; "bs200G" or "not up").
+    Cassini NICs whose driver exposes no port directory have no CxiLink."""
+
+    state: str
+    speed_mbps: int | None
+
+
+def read_cxi_link(device: Path) -> CxiLink | None:
+    """The cxi link attributes under a Cassini PCI device; None where the driver has none."""
+    link = device / "port/0/link"
+    state = _text(link / "state")
+    if state is None:
+        return None
+    return CxiLink(state=state, speed_mbps=parse_cxi_speed(_text(link / "speed") or ""))
+
+
+def read_ib_counter(root: Path, hca: str, port: int, counter: str) -> int | None:
+    """<root>/sys/class/infiniband/<hca>/ports/<port>/counters/<counter> (symbol_error,
+    link_downed, ...); None when absent or not a number."""
+    return _number(root / "sys/class/infiniband" / hca / "ports" / str(port) / "counters" / counter)

@@ -1,30 +1,49 @@
-"""`SimAmdSmi`: the AmdSmiApi port served from the simulated node's gpus.json.
+"""`SimAmdSmi`: the AmdSmiApi port served from the simulated node's gpus.json and amd.json.
 
-Same names, arguments and return shapes as the amdsmi python interface (ROCm 6.1+): dicts for the
+Same names, arguments and return shapes as the amdsmi python interface (ROCm 6.4+): dicts for the
 info calls with amdsmi's keys ("market_name", "vram_size" in MB, "driver_version"), str for the
-uuid and the BDF. Errors are shaped like amdsmi's: `SimAmdSmiLibraryException` carries
-`err_code` (an AMDSMI_STATUS_* value) and `err_info`; a handle of the wrong type raises
-`SimAmdSmiParameterException`; both derive from `SimAmdSmiException`. gpus.json is read on every
-call, so fault injection from another process takes effect on the next call (see SimNvml).
+uuid and the BDF, amdsmi's dict/list shapes for the RAS, xGMI and temperature calls (see
+`agent.probes.gpu_amd`). Errors are shaped like amdsmi's: `SimAmdSmiLibraryException` carries
+`err_code` (an AMDSMI_STATUS_* value) and `err_info`; a handle or enum of the wrong type raises
+`SimAmdSmiParameterException`; both derive from `SimAmdSmiException`. A device marked lost in
+gpus.json answers every call with AMDSMI_STATUS_IO; a sensor or metric the model lacks answers
+AMDSMI_STATUS_NOT_SUPPORTED. gpus.json and amd.json (`agent.sim.amdsmi_health`, beside it) are
+read on every call, so fault injection from another process takes effect on the next call.
 """
 
 from __future__ import annotations
 
+import enum
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from agent.probes.gpu_amd import (
+    AMDSMI_PROCESSOR_TYPE_AMD_GPU,
+    AMDSMI_STATUS_INVAL,
+    AMDSMI_STATUS_IO,
+    AMDSMI_STATUS_NOT_FOUND,
+    AMDSMI_STATUS_NOT_INIT,
+    AMDSMI_STATUS_NOT_SUPPORTED,
+    AMDSMI_STATUS_UNKNOWN_ERROR,
+    XGMI_LINK_DISABLED,
+    XGMI_LINK_DOWN,
+    XGMI_LINK_UP,
+)
+from agent.sim.amdsmi_health import (
+    AmdDeviceHealth,
+    read_health,
+    thermals_for,
+    xgmi_topology,
+)
 from agent.sim.tree import SimGpu, SimGpuState, read_gpu_state
 
-AMDSMI_STATUS_INVAL = 1
-AMDSMI_STATUS_IO = 12
-AMDSMI_STATUS_NOT_FOUND = 31
-AMDSMI_STATUS_NOT_INIT = 32
-AMDSMI_STATUS_UNKNOWN_ERROR = 0xFFFFFFFF
 INIT_AMD_GPUS = 2
+PAGE_SIZE = 4096  # amdgpu retires VRAM in 4 KiB pages
 
 _INFO = {
     AMDSMI_STATUS_INVAL: "AMDSMI_STATUS_INVAL - Invalid parameters",
+    AMDSMI_STATUS_NOT_SUPPORTED: "AMDSMI_STATUS_NOT_SUPPORTED - Feature not supported",
     AMDSMI_STATUS_IO: "AMDSMI_STATUS_IO - I/O Error",
     AMDSMI_STATUS_NOT_FOUND: "AMDSMI_STATUS_NOT_FOUND - Device Not found",
     AMDSMI_STATUS_NOT_INIT: "AMDSMI_STATUS_NOT_INIT - Device not initialized",
@@ -35,6 +54,39 @@ _ASICS = {
     "AMD Instinct MI250X": ("0x740c", 110, "gfx90a"),
     "AMD Instinct MI300A": ("0x74a0", 228, "gfx942"),
 }
+
+
+class SimAmdSmiTemperatureType(enum.IntEnum):
+    """amdsmi.AmdSmiTemperatureType: same members and values (JUNCTION is HOTSPOT's alias)."""
+
+    EDGE = 0
+    HOTSPOT = 1
+    JUNCTION = 1
+    VRAM = 2
+    HBM_0 = 3
+    HBM_1 = 4
+    HBM_2 = 5
+    HBM_3 = 6
+    PLX = 7
+
+
+class SimAmdSmiTemperatureMetric(enum.IntEnum):
+    """amdsmi.AmdSmiTemperatureMetric: same members and values."""
+
+    CURRENT = 0
+    MAX = 1
+    MIN = 2
+    MAX_HYST = 3
+    MIN_HYST = 4
+    CRITICAL = 5
+    CRITICAL_HYST = 6
+    EMERGENCY = 7
+    EMERGENCY_HYST = 8
+    CRIT_MIN = 9
+    CRIT_MIN_HYST = 10
+    OFFSET = 11
+    LOWEST = 12
+    HIGHEST = 13
 
 
 class SimAmdSmiException(Exception):
@@ -61,6 +113,8 @@ class SimAmdSmiParameterException(SimAmdSmiException):
 
     def __init__(self, received: object, expected: type) -> None:
         super().__init__(f"Invalid parameter: got {type(received)!r}, expected {expected!r}")
+        self.actualType = type(received)
+        self.expectedType = expected
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,9 +126,14 @@ class SimAmdSmiHandle:
 
 
 class SimAmdSmi:
-    """AMD SMI over gpus.json. Init is reference-counted; calls before it fail with NOT_INIT."""
+    """AMD SMI over gpus.json and amd.json (in the same directory). Init is reference-counted;
+    calls before it fail with NOT_INIT."""
 
     AmdSmiException = SimAmdSmiException
+    AmdSmiLibraryException = SimAmdSmiLibraryException
+    AmdSmiParameterException = SimAmdSmiParameterException
+    AmdSmiTemperatureType = SimAmdSmiTemperatureType
+    AmdSmiTemperatureMetric = SimAmdSmiTemperatureMetric
 
     def __init__(self, state_path: Path) -> None:
         self._state_path = state_path
@@ -157,3 +216,76 @@ class SimAmdSmi:
             "driver_version": state.driver_version,
             "driver_date": "2015/01/01 00:00",
         }
+
+    # RAS, xGMI and thermal calls: served from amd.json (agent.sim.amdsmi_health).
+
+    def _health(self, handle: object) -> tuple[int, SimGpu, SimGpuState, AmdDeviceHealth]:
+        index, device, state = self._device(handle)
+        try:
+            health = read_health(self._state_path.parent)
+        except (OSError, ValueError) as exc:
+            raise SimAmdSmiLibraryException(AMDSMI_STATUS_UNKNOWN_ERROR) from exc
+        return index, device, state, health.device(index)
+
+    def amdsmi_get_processor_type(self, processor_handle: object) -> dict[str, Any]:
+        self._device(processor_handle)
+        return {"processor_type": AMDSMI_PROCESSOR_TYPE_AMD_GPU}
+
+    def amdsmi_get_gpu_total_ecc_count(self, processor_handle: object) -> dict[str, Any]:
+        health = self._health(processor_handle)[3]
+        return {
+            "correctable_count": health.correctable,
+            "uncorrectable_count": health.uncorrectable,
+            "deferred_count": health.deferred,
+        }
+
+    def amdsmi_get_gpu_bad_page_info(self, processor_handle: object) -> list[dict[str, Any]]:
+        pages = self._health(processor_handle)[3].bad_pages
+        return [
+            {"value": i, "page_address": p.address, "page_size": p.size, "status": p.status}
+            for i, p in enumerate(pages)
+        ]
+
+    def amdsmi_gpu_xgmi_error_status(self, processor_handle: object) -> int:
+        return self._health(processor_handle)[3].xgmi_error
+
+    def amdsmi_get_gpu_xgmi_link_status(self, processor_handle: object) -> dict[str, Any]:
+        index, device, state, health = self._health(processor_handle)
+        slots = xgmi_topology(device.name, len(state.devices))[index]
+        status = [
+            XGMI_LINK_DISABLED
+            if peer is None
+            else XGMI_LINK_DOWN
+            if slot in health.links_down
+            else XGMI_LINK_UP
+            for slot, peer in enumerate(slots)
+        ]
+        return {"status": status, "total_links": len(status)}
+
+    def amdsmi_get_temp_metric(
+        self, processor_handle: object, sensor_type: int, metric: int
+    ) -> int:
+        if not isinstance(sensor_type, SimAmdSmiTemperatureType):
+            raise SimAmdSmiParameterException(sensor_type, SimAmdSmiTemperatureType)
+        if not isinstance(metric, SimAmdSmiTemperatureMetric):
+            raise SimAmdSmiParameterException(metric, SimAmdSmiTemperatureMetric)
+        _, device, _, health = self._health(processor_handle)
+        thermals = thermals_for(device.name)
+        values: dict[tuple[int, int], int | None] = {
+            (SimAmdSmiTemperatureType.HOTSPOT, SimAmdSmiTemperatureMetric.CURRENT): (
+                thermals.idle_hotspot_c if health.hotspot_c is None else health.hotspot_c
+            ),
+            (SimAmdSmiTemperatureType.HOTSPOT, SimAmdSmiTemperatureMetric.CRITICAL): (
+                thermals.hotspot_critical_c
+            ),
+            (SimAmdSmiTemperatureType.EDGE, SimAmdSmiTemperatureMetric.CURRENT): (
+                thermals.idle_edge_c
+            ),
+            (SimAmdSmiTemperatureType.EDGE, SimAmdSmiTemperatureMetric.CRITICAL): (
+                thermals.edge_critical_c
+            ),
+        }
+        value = values.get((sensor_type, metric))
+        if value is None:
+            raise SimAmdSmiLibraryException(AMDSMI_STATUS_NOT_SUPPORTED)
+        return value

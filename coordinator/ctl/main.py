@@ -70,14 +70,17 @@ def node_show(
     ctx: typer.Context,
     name: Annotated[str, typer.Argument(help="The node's name.")],
     output: OutputOption = OutputFormat.TABLE,
+    all_checks: Annotated[
+        bool, typer.Option("--all-checks", help="List ok checks too, not only problems.")
+    ] = False,
 ) -> None:
-    """Show one node: state, identity, inventory."""
+    """Show one node: state, health, identity, inventory, check results."""
     try:
         with ctx.obj.client() as client:
             node = client.get_node(name)
     except VclusterError as exc:
         fail(str(exc), program="vcctl")
-    print_node(node, output)
+    print_node(node, output, all_checks)
 
 
 def main() -> None:

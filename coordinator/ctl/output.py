@@ -15,6 +15,7 @@ from rich.table import Table
 
 from vcbase.codec import node_to_dict
 from vcbase.domain import NodeRecord, NodeState
+from vcbase.render import check_table, status_text
 
 
 class OutputFormat(enum.StrEnum):
@@ -70,12 +71,13 @@ def print_nodes(nodes: Sequence[NodeRecord], fmt: OutputFormat) -> None:
         dump([node_to_dict(n) for n in nodes], fmt)
         return
     table = Table(box=None, header_style="bold", pad_edge=False)
-    for column in ("NAME", "STATE", "TYPE", "CONNECTED", "HEARTBEAT", "SINCE", "GPUS"):
+    for column in ("NAME", "STATE", "HEALTH", "TYPE", "CONNECTED", "HEARTBEAT", "SINCE", "GPUS"):
         table.add_column(column, no_wrap=True)
     for n in nodes:
         table.add_row(
             n.name,
             f"[{STATE_STYLE.get(n.state, '')}]{n.state.value}[/]",
+            status_text(n.health),
             n.node_type or "-",
             "yes" if n.connected else "no",
             age(n.last_heartbeat),
@@ -85,7 +87,7 @@ def print_nodes(nodes: Sequence[NodeRecord], fmt: OutputFormat) -> None:
     Console().print(table)
 
 
-def print_node(node: NodeRecord, fmt: OutputFormat) -> None:
+def print_node(node: NodeRecord, fmt: OutputFormat, all_checks: bool = False) -> None:
     if fmt is not OutputFormat.TABLE:
         dump(node_to_dict(node), fmt)
         return
@@ -98,6 +100,7 @@ def print_node(node: NodeRecord, fmt: OutputFormat) -> None:
             f"[{STATE_STYLE.get(node.state, '')}]{node.state.value}[/] "
             f"for {age(node.state_since)} ({node.state_reason or '-'})",
         ),
+        ("Health", status_text(node.health)),
         ("Connected", f"{'yes' if node.connected else 'no'} {node.peer}".rstrip()),
         ("Last heartbeat", f"{age(node.last_heartbeat)} ago"),
         ("Machine id", node.machine_id),
@@ -141,3 +144,7 @@ def print_node(node: NodeRecord, fmt: OutputFormat) -> None:
                 n.address,
             )
         console.print(nics)
+    if node.checks:
+        checks = check_table(node.checks, only_problems=not all_checks)
+        checks.title = "Checks"
+        console.print(checks)

@@ -12,6 +12,9 @@ Contract:
   does not know are ignored (the node may have been deleted meanwhile). It never moves
   `last_heartbeat` backwards.
 - Events are numbered by the store in commit order (`seq`, starting at 1) and are never rewritten.
+- Check results are kept per (node, check, subject), the latest only. `save_check_results` with
+  `replace=True` makes the given results the node's whole set (a full snapshot); with
+  `replace=False` it upserts them (a delta). Its events are written in the same transaction.
 """
 
 from __future__ import annotations
@@ -21,7 +24,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Protocol
 
-from vcbase.domain import NodeRecord
+from vcbase.domain import CheckResult, NodeRecord
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,6 +52,22 @@ class Store(Protocol):
 
     async def list_events(self, node: str | None = None, limit: int = 100) -> list[Event]:
         """The newest `limit` events (of `node`, or of all nodes), oldest first."""
+        ...
+
+    async def save_check_results(
+        self,
+        node: str,
+        results: Sequence[CheckResult],
+        replace: bool,
+        events: Sequence[Event] = (),
+    ) -> None: ...
+
+    async def list_check_results(self, node: str) -> list[CheckResult]:
+        """The node's latest results, sorted by (check, subject)."""
+        ...
+
+    async def load_check_results(self) -> dict[str, list[CheckResult]]:
+        """Every node's latest results (for a coordinator start), each sorted."""
         ...
 
     async def close(self) -> None: ...

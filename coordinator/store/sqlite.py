@@ -18,8 +18,13 @@ from pathlib import Path
 from typing import TypeVar
 
 from coordinator.store.base import Event
-from vcbase.codec import inventory_from_dict, inventory_to_dict
-from vcbase.domain import NodeRecord, NodeState
+from vcbase.codec import (
+    check_result_from_dict,
+    check_result_to_dict,
+    inventory_from_dict,
+    inventory_to_dict,
+)
+from vcbase.domain import CheckResult, NodeRecord, NodeState
 
 T = TypeVar("T")
 
@@ -47,6 +52,15 @@ MIGRATIONS: tuple[str, ...] = (
         data TEXT NOT NULL
     );
     CREATE INDEX events_by_node ON events (node, seq);
+    """,
+    """
+    CREATE TABLE check_results (
+        node TEXT NOT NULL,
+        "check" TEXT NOT NULL,
+        subject TEXT NOT NULL,
+        result TEXT NOT NULL,
+        PRIMARY KEY (node, "check", subject)
+    );
     """,
 )
 
@@ -215,6 +229,54 @@ class SqliteStore:
                 )
                 for r in reversed(cur.fetchall())
             ]
+
+        return await self._run(q)
+
+    async def save_check_results(
+        self,
+        node: str,
+        results: Sequence[CheckResult],
+        replace: bool,
+        events: Sequence[Event] = (),
+    ) -> None:
+        rows = [(node, r.check, r.subject, json.dumps(check_result_to_dict(r))) for r in results]
+
+        def tx() -> None:
+            db = self._db
+            with db:
+                db.execute("BEGIN IMMEDIATE")
+                if replace:
+                    db.execute("DELETE FROM check_results WHERE node = ?", (node,))
+                db.executemany(
+                    'INSERT OR REPLACE INTO check_results (node, "check", subject, result) '
+                    "VALUES (?, ?, ?, ?)",
+                    rows,
+                )
+                self._insert_events(db, events)
+
+        await self._run(tx)
+
+    async def list_check_results(self, node: str) -> list[CheckResult]:
+        def q() -> list[CheckResult]:
+            cur = self._db.execute(
+                'SELECT result FROM check_results WHERE node = ? ORDER BY "check", subject',
+                (node,),
+            )
+            return [check_result_from_dict(json.loads(r["result"])) for r in cur]
+
+        return await self._run(q)
+
+    async def load_check_results(self) -> dict[str, list[CheckResult]]:
+        def q() -> dict[str, list[CheckResult]]:
+            out: dict[str, list[CheckResult]] = {}
+            cur = self._db.execute(
+                'SELECT node, result FROM check_results ORDER BY node, "check", subject'
+            )
+            for r in cur:
+                out.setdefault(r["node"], []).append(
+                    check_result_from_dict(json.loads(r["result"]))
+                )
+            return out
 
         return await self._run(q)
 

@@ -330,6 +330,8 @@ class Node(_message.Message):
     STATE_REASON_FIELD_NUMBER: _builtins.int
     INVENTORY_FIELD_NUMBER: _builtins.int
     PEER_FIELD_NUMBER: _builtins.int
+    HEALTH_FIELD_NUMBER: _builtins.int
+    CHECKS_FIELD_NUMBER: _builtins.int
     name: _builtins.str
     state: Global___NodeState.ValueType
     machine_id: _builtins.str
@@ -339,6 +341,8 @@ class Node(_message.Message):
     state_reason: _builtins.str
     peer: _builtins.str
     """the agent's address as the coordinator saw it"""
+    health: Global___CheckResult.Status.ValueType
+    """The worst status among the node's latest check results (unspecified: none reported yet)."""
     @_builtins.property
     def registered_at(self) -> _timestamp_pb2.Timestamp: ...
     @_builtins.property
@@ -347,6 +351,10 @@ class Node(_message.Message):
     def state_since(self) -> _timestamp_pb2.Timestamp: ...
     @_builtins.property
     def inventory(self) -> Global___Inventory: ...
+    @_builtins.property
+    def checks(self) -> _containers.RepeatedCompositeFieldContainer[Global___CheckResult]:
+        """The latest result of every (check, subject); filled by GetNode, left empty by ListNodes."""
+
     def __init__(
         self,
         *,
@@ -362,10 +370,12 @@ class Node(_message.Message):
         state_reason: _builtins.str = ...,
         inventory: Global___Inventory | None = ...,
         peer: _builtins.str = ...,
+        health: Global___CheckResult.Status.ValueType = ...,
+        checks: _abc.Iterable[Global___CheckResult] | None = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["inventory", b"inventory", "last_heartbeat", b"last_heartbeat", "registered_at", b"registered_at", "state_since", b"state_since"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["agent_version", b"agent_version", "boot_id", b"boot_id", "connected", b"connected", "inventory", b"inventory", "last_heartbeat", b"last_heartbeat", "machine_id", b"machine_id", "name", b"name", "peer", b"peer", "registered_at", b"registered_at", "state", b"state", "state_reason", b"state_reason", "state_since", b"state_since"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["agent_version", b"agent_version", "boot_id", b"boot_id", "checks", b"checks", "connected", b"connected", "health", b"health", "inventory", b"inventory", "last_heartbeat", b"last_heartbeat", "machine_id", b"machine_id", "name", b"name", "peer", b"peer", "registered_at", b"registered_at", "state", b"state", "state_reason", b"state_reason", "state_since", b"state_since"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

@@ -8,13 +8,14 @@ from agent.profiles import GENERIC, PROFILES, Profile, detect_node_type
 from vcbase.domain import GpuVendor, NicKind
 
 # What the machine's node types are, independently of how profiles.py spells them:
-# name -> (gpu vendor, gpu model, gpu count, logical cores, architecture, slingshot, ethernet)
+# name -> (gpu vendor, gpu model, gpu count, logical cores, architecture, slingshot, ethernet,
+#          infiniband HCAs)
 EXPECTED = {
-    "gh200": (GpuVendor.NVIDIA, "NVIDIA GH200 120GB", 4, 288, "aarch64", 4, 1),
-    "a100": (GpuVendor.NVIDIA, "NVIDIA A100-SXM4-80GB", 4, 128, "x86_64", 1, 1),
-    "mi250x": (GpuVendor.AMD, "AMD Instinct MI250X", 8, 128, "x86_64", 4, 1),
-    "mi300a": (GpuVendor.AMD, "AMD Instinct MI300A", 4, 96, "x86_64", 4, 1),
-    "rome": (None, "", 0, 128, "x86_64", 1, 1),
+    "gh200": (GpuVendor.NVIDIA, "NVIDIA GH200 120GB", 4, 288, "aarch64", 4, 1, 0),
+    "a100": (GpuVendor.NVIDIA, "NVIDIA A100-SXM4-80GB", 4, 128, "x86_64", 1, 1, 1),
+    "mi250x": (GpuVendor.AMD, "AMD Instinct MI250X", 8, 128, "x86_64", 4, 1, 0),
+    "mi300a": (GpuVendor.AMD, "AMD Instinct MI300A", 4, 96, "x86_64", 4, 1, 0),
+    "rome": (None, "", 0, 128, "x86_64", 1, 1, 0),
 }
 
 
@@ -24,7 +25,7 @@ def test_the_five_node_types_exist() -> None:
 
 @pytest.mark.parametrize("name", sorted(EXPECTED))
 def test_profile_matches_the_machine(name: str) -> None:
-    vendor, model, gpus, cores, arch, slingshot, ethernet = EXPECTED[name]
+    vendor, model, gpus, cores, arch, slingshot, ethernet, infiniband = EXPECTED[name]
     profile = PROFILES[name]
     assert profile.name == name
     assert (profile.gpu_vendor, profile.gpu_model, profile.gpu_count) == (vendor, model, gpus)
@@ -32,7 +33,7 @@ def test_profile_matches_the_machine(name: str) -> None:
     assert profile.architecture == arch
     assert profile.nic_count(NicKind.SLINGSHOT) == slingshot
     assert profile.nic_count(NicKind.ETHERNET) == ethernet
-    assert profile.nic_count(NicKind.INFINIBAND) == 0
+    assert profile.nic_count(NicKind.INFINIBAND) == infiniband
     assert profile.memory_bytes >= 256 * 1024**3
     assert profile.memory_bytes % 1024 == 0
     assert (profile.gpu_memory_bytes > 0) == (gpus > 0)
@@ -49,6 +50,19 @@ def test_gh200_is_grace_neoverse_v2_with_slingshot_at_200g() -> None:
         "hsn3",
     ]
     assert all(n.speed_mbps == 200_000 for n in gh200.nics if n.kind is NicKind.SLINGSHOT)
+
+
+def test_a100_has_one_hdr_infiniband_hca() -> None:
+    (hca,) = [n for n in PROFILES["a100"].nics if n.kind is NicKind.INFINIBAND]
+    assert (hca.name, hca.driver, hca.speed_mbps) == ("mlx5_0", "mlx5_core", 200_000)
+
+
+@pytest.mark.parametrize("name", sorted(EXPECTED))
+def test_required_mounts_are_absolute_and_daemons_named(name: str) -> None:
+    profile = PROFILES[name]
+    assert profile.required_mounts
+    assert all(m.startswith("/") for m in profile.required_mounts)
+    assert {"munged", "slurmd"} <= set(profile.required_processes)
 
 
 def test_rome_is_two_epyc_7742() -> None:

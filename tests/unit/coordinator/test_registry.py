@@ -12,7 +12,7 @@ from coordinator.liveness import LivenessConfig
 from coordinator.registry import Registry
 from coordinator.store import MemoryStore
 from tests.factories import T0, hello
-from vcbase.domain import NodeState
+from vcbase.domain import CheckAction, CheckResult, CheckStatus, NodeState
 from vcbase.errors import ConflictError, NotFoundError, ValidationError
 
 CFG = LivenessConfig(
@@ -189,3 +189,48 @@ async def test_get_unknown_node_is_not_found_and_list_filters_by_state() -> None
         registry.get_node("nid999")
     assert [n.name for n in registry.list_nodes(frozenset({NodeState.LOST}))] == ["nid001"]
     assert [n.name for n in registry.list_nodes()] == ["nid001", "nid002"]
+
+
+def res(check: str, subject: str, status: CheckStatus, action: CheckAction) -> CheckResult:
+    return CheckResult(check, subject, status, action, f"{check} says {status}")
+
+
+OK, FAIL = CheckStatus.OK, CheckStatus.FAIL
+NONE, REBOOT = CheckAction.NONE, CheckAction.REBOOT
+
+
+@pytest.mark.asyncio
+async def test_health_snapshot_then_delta_gives_worst_status_and_timeline() -> None:
+    store = MemoryStore()
+    registry = await make(store)
+    _, session = await registry.register(hello("nid001"), "p")
+    assert registry.get_node("nid001").health is None
+    await registry.record_health(
+        session,
+        [res("nvidia.xid", "gpu0", OK, NONE), res("nvidia.xid", "gpu1", OK, NONE)],
+        full_snapshot=True,
+    )
+    assert registry.get_node("nid001").health is CheckStatus.OK
+    await registry.record_health(session, [res("nvidia.xid", "gpu1", FAIL, REBOOT)], False)
+    node = registry.get_node("nid001")
+    assert node.health is CheckStatus.FAIL
+    assert [(c.subject, c.status) for c in node.checks] == [("gpu0", OK), ("gpu1", FAIL)]
+    assert registry.list_nodes()[0].checks == ()  # listings stay light
+    kinds = [(e.kind, e.data.get("subject")) for e in await store.list_events("nid001")]
+    assert kinds == [("node_registered", None), ("check_changed", "gpu1")]
+    # A coordinator restart keeps the last known results.
+    reloaded = await make(store)
+    assert reloaded.get_node("nid001").health is CheckStatus.FAIL
+    # A full snapshot replaces: gpu1 vanished.
+    await registry.record_health(session, [res("nvidia.xid", "gpu0", OK, NONE)], True)
+    assert [c.subject for c in registry.get_node("nid001").checks] == ["gpu0"]
+    assert registry.get_node("nid001").health is CheckStatus.OK
+
+
+@pytest.mark.asyncio
+async def test_health_from_a_replaced_session_is_ignored() -> None:
+    registry = await make()
+    _, old = await registry.register(hello("nid001"), "a")
+    await registry.register(hello("nid001"), "b")
+    await registry.record_health(old, [res("nvidia.xid", "gpu0", FAIL, REBOOT)], True)
+    assert registry.get_node("nid001").health is None

@@ -12,7 +12,7 @@ import pytest_asyncio
 
 from coordinator.store import Event, MemoryStore, SqliteStore, Store
 from tests.factories import T0, node
-from vcbase.domain import NodeState
+from vcbase.domain import CheckAction, CheckResult, CheckStatus, NodeState
 
 
 @pytest_asyncio.fixture(params=["memory", "sqlite"])
@@ -124,3 +124,36 @@ async def test_sqlite_refuses_a_newer_schema(tmp_path: Path) -> None:
     conn.close()
     with pytest.raises(RuntimeError, match="schema version 99"):
         await SqliteStore.open(path)
+
+
+def result(check: str, subject: str, status: CheckStatus = CheckStatus.OK) -> CheckResult:
+    action = CheckAction.NONE if status is CheckStatus.OK else CheckAction.REBOOT
+    return CheckResult(check, subject, status, action, "msg", {"xid": "79"}, T0)
+
+
+@pytest.mark.asyncio
+async def test_check_results_delta_upserts_and_snapshot_replaces(store: Store) -> None:
+    await store.save_check_results(
+        "nid001", [result("nvidia.xid", "gpu1"), result("nvidia.xid", "gpu0")], replace=True
+    )
+    await store.save_check_results(
+        "nid001",
+        [result("nvidia.xid", "gpu1", CheckStatus.FAIL)],
+        replace=False,
+        events=[Event(T0, "nid001", "check_changed", "nvidia.xid gpu1 ok -> fail")],
+    )
+    got = await store.list_check_results("nid001")
+    assert [(r.subject, r.status) for r in got] == [
+        ("gpu0", CheckStatus.OK),
+        ("gpu1", CheckStatus.FAIL),
+    ]
+    assert got[1] == result("nvidia.xid", "gpu1", CheckStatus.FAIL)
+    assert [e.kind for e in await store.list_events("nid001")] == ["check_changed"]
+
+    await store.save_check_results("nid001", [result("host.memory", "host")], replace=True)
+    await store.save_check_results("nid002", [result("nic.cxi", "hsn0")], replace=True)
+    assert [r.check for r in await store.list_check_results("nid001")] == ["host.memory"]
+    assert await store.list_check_results("nid404") == []
+    loaded = await store.load_check_results()
+    assert sorted(loaded) == ["nid001", "nid002"]
+    assert loaded["nid002"][0].subject == "hsn0"
