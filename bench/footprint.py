@@ -33,14 +33,27 @@ class Sample:
     rss: int
 
 
+def thread_ctx_switches(pid: int) -> int:
+    """Context switches of every thread: a thread's wakeups show only in its own
+    /proc/PID/task/TID/status (psutil's per-process figure is the main thread's)."""
+    total = 0
+    for status in Path(f"/proc/{pid}/task").glob("*/status"):
+        try:
+            for line in status.read_text().splitlines():
+                if line.startswith(("voluntary_ctxt_switches", "nonvoluntary_ctxt_switches")):
+                    total += int(line.split()[1])
+        except OSError:
+            continue  # the thread ended between listing and reading
+    return total
+
+
 def sample(pid: int) -> Sample:
     procs = [psutil.Process(pid), *psutil.Process(pid).children(recursive=True)]
     cpu, ctx, rss = 0.0, 0, 0
     for p in procs:
         t = p.cpu_times()
         cpu += t.user + t.system
-        c = p.num_ctx_switches()  # summed over all threads of the process
-        ctx += c.voluntary + c.involuntary
+        ctx += thread_ctx_switches(p.pid)
         rss += p.memory_info().rss
     return Sample(cpu, ctx, rss)
 

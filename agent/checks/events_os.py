@@ -95,6 +95,9 @@ class SimUdevMonitor:
             )
         return self._pending.popleft() if self._pending else None
 
+    def close(self) -> None:
+        self._reader.close()
+
 
 class UdevRemovalSource:
     """device_removed events for the node's GPUs, NICs and HCAs (see the module docstring).
@@ -146,6 +149,8 @@ class UdevRemovalSource:
         return events
 
     def close(self) -> None:
+        if isinstance(self._monitor, SimUdevMonitor):
+            self._monitor.close()
         self._monitor = None  # pyudev frees the libudev monitor with the object
 
 

@@ -146,4 +146,4 @@ class SimNetlinkPort:
         return messages
 
     def close(self) -> None:
-        """Nothing to release: the log is opened per read."""
+        self._reader.close()

@@ -29,6 +29,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from agent.sim.statefile import stat_cache
 from agent.sim.tree import atomic_write
 
 HEALTH_FILE = "amd.json"
@@ -124,6 +125,7 @@ def _parse_device(raw: Any) -> AmdDeviceHealth:
     )
 
 
+@stat_cache(health_path)
 def read_health(sim_dir: Path) -> AmdHealth:
     """Parse amd.json; an absent file is a healthy node. OSError when unreadable, ValueError
     naming the device when malformed."""

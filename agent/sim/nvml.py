@@ -201,7 +201,7 @@ class SimNvml(NvmlConstants):
         return SimEventData(handle, C.nvmlEventTypeXidCriticalError, xid.xid)
 
     def nvmlEventSetFree(self, eventSet: object) -> None:
-        self._event_set(eventSet).freed = True
+        self._event_set(eventSet).free()
 
     # -- memory errors --------------------------------------------------------------------------
     def nvmlDeviceGetTotalEccErrors(self, handle: object, errorType: int, counterType: int) -> int:

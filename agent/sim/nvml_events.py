@@ -57,6 +57,10 @@ class SimEventSet:
         self._pending: deque[SimXid] = deque()
         self.freed = False
 
+    def free(self) -> None:
+        self.freed = True
+        self._reader.close()
+
     def register(self, uuid: str, event_types: int) -> None:
         self._registered[uuid] = self._registered.get(uuid, 0) | event_types
 

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import dataclasses
 import fcntl
+import functools
 import json
 import re
 from collections.abc import Callable, Mapping
@@ -23,6 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from agent.sim.statefile import stat_cache
 from agent.sim.tree import GPU_STATE_FILE, atomic_write, read_gpu_state
 
 HEALTH_FILE = "nvidia.json"
@@ -162,6 +164,7 @@ class SimC2cModeInfo:
     isC2cEnabled: int
 
 
+@functools.lru_cache(maxsize=32)
 def defaults_for(model: str) -> SimGpuHealth:
     """The healthy state of a device whose NVML name is `model`."""
     if "A100" in model:
@@ -227,6 +230,7 @@ def _load(path: Path) -> dict[str, Any]:
     return devices
 
 
+@stat_cache(lambda sim_dir, device, model: sim_dir / HEALTH_FILE)
 def read_health(sim_dir: Path, device: str, model: str) -> SimGpuHealth:
     """The health of `device` ("gpuN", whose NVML name is `model`). Blocking.
 

@@ -31,6 +31,7 @@ from pathlib import Path
 from typing import Any
 
 from agent.profiles import Profile
+from agent.sim.statefile import stat_cache
 from vcbase.domain import GpuVendor, NicKind
 from vcbase.logging import get_logger
 
@@ -93,6 +94,7 @@ def write_gpu_state(path: Path, state: SimGpuState) -> None:
     atomic_write(path, json.dumps(doc, indent=2) + "\n")
 
 
+@stat_cache(lambda path: path)
 def read_gpu_state(path: Path) -> SimGpuState:
     """Parse gpus.json. OSError when unreadable; ValueError naming the field when malformed."""
     doc: Any = json.loads(path.read_text(encoding="utf-8"))

@@ -71,7 +71,8 @@ def print_nodes(nodes: Sequence[NodeRecord], fmt: OutputFormat) -> None:
         dump([node_to_dict(n) for n in nodes], fmt)
         return
     table = Table(box=None, header_style="bold", pad_edge=False)
-    for column in ("NAME", "STATE", "HEALTH", "TYPE", "CONNECTED", "HEARTBEAT", "SINCE", "GPUS"):
+    # SEEN: time since the last heartbeat; SINCE: time in the current state.
+    for column in ("NAME", "STATE", "HEALTH", "TYPE", "LINK", "SEEN", "SINCE", "GPUS"):
         table.add_column(column, no_wrap=True)
     for n in nodes:
         table.add_row(
@@ -79,7 +80,7 @@ def print_nodes(nodes: Sequence[NodeRecord], fmt: OutputFormat) -> None:
             f"[{STATE_STYLE.get(n.state, '')}]{n.state.value}[/]",
             status_text(n.health),
             n.node_type or "-",
-            "yes" if n.connected else "no",
+            "up" if n.connected else "down",
             age(n.last_heartbeat),
             age(n.state_since),
             _gpus(n),

@@ -93,3 +93,31 @@ def test_coordinator_config_errors_exit_2(tmp_path: Path) -> None:
     assert bad_listen.returncode == 2
     assert "listen" in bad_listen.stderr
     assert not (tmp_path / "x.db").exists()
+
+
+def test_sim_inject_refuses_unknown_and_foreign_faults(tmp_path: Path) -> None:
+    state = tmp_path / "gh"
+    made = run("vcagent", "inventory", "--simulate", "gh200", "--state-dir", str(state))
+    assert made.returncode == 0, made.stderr
+    unknown = run("vcagent", "sim", "inject", "nope", "--state-dir", str(state))
+    assert unknown.returncode == 2
+    assert "unknown fault 'nope'; known:" in unknown.stderr
+    foreign = run("vcagent", "sim", "inject", "amd-xgmi-down", "--state-dir", str(state))
+    assert foreign.returncode == 2
+    assert "does not apply to a gh200 node" in foreign.stderr
+    nothing = run("vcagent", "sim", "inject", "xid-79", "--state-dir", str(tmp_path / "none"))
+    assert nothing.returncode == 2
+    assert "holds no simulated node" in nothing.stderr
+    assert not (state / "sim" / "faults.json").exists()  # nothing was recorded as active
+
+
+def test_check_exit_status_follows_the_verdict(tmp_path: Path) -> None:
+    state = str(tmp_path / "rome")
+    args = ("vcagent", "check", "--simulate", "rome", "--state-dir", state, "-o", "json")
+    assert run(*args).returncode == 0
+    injected = run("vcagent", "sim", "inject", "filesystem-read-only", "--state-dir", state)
+    assert injected.returncode == 0, injected.stderr
+    failing = run(*args)
+    assert failing.returncode == 1
+    assert '"check": "host.mounts"' in failing.stdout
+    assert run("vcagent", "check", "--mode", "sometimes").returncode == 2

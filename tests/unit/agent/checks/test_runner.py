@@ -151,7 +151,7 @@ async def test_a_failing_event_source_does_not_stop_the_runner(hw: NodeHardware)
             raise OSError("netlink gone")
 
     check = Scripted()
-    r = CheckRunner(hw, None, Thresholds(), [check], [Broken()])
+    r = CheckRunner(hw, None, Thresholds(), [check], [Broken()], event_wait_s=0.1)
     task = asyncio.create_task(r.run())
     try:
         await eventually(lambda: Broken.calls >= 1 and len(r.snapshot()) == 2)
