@@ -39,6 +39,14 @@ class AgentConfig(StrictModel):
     checks: Thresholds = Thresholds()
     # Periodic interval overrides in seconds, by check name: {"nvidia.ecc" = 30}.
     check_intervals: dict[str, float] = pydantic.Field(default_factory=dict)
+    # The Slurm hooks' unix socket (docs/hooks.md); defaults to <state_dir>/hook.sock.
+    hook_socket: str | None = None
+    # What an `unknown` check result does to a prolog/epilog/healthcheck: "pass" (it is
+    # reported as a warning) or "fail".
+    hook_unknown: Literal["pass", "fail"] = "pass"
+    # Seconds the live part of a hook may take; a check still running then keeps its stable
+    # result (a hung mount must not hold a job's start for the check's own timeout).
+    hook_live_budget_s: float = pydantic.Field(default=2.0, gt=0, le=60)
 
     @pydantic.field_validator("coordinator")
     @classmethod
@@ -68,3 +76,7 @@ class AgentConfig(StrictModel):
     @property
     def socket_path(self) -> Path:
         return Path(self.local_socket) if self.local_socket else self.state_path / "agent.sock"
+
+    @property
+    def hook_socket_path(self) -> Path:
+        return Path(self.hook_socket) if self.hook_socket else self.state_path / "hook.sock"

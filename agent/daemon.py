@@ -16,6 +16,7 @@ from agent.hardware import (
     open_hardware,
     read_identity,
 )
+from agent.hooks.server import HookPolicy, HookService, start_hook_server
 from agent.link import CoordinatorLink
 from agent.local_api import start_local_api
 from agent.profiles import PROFILES
@@ -71,6 +72,10 @@ async def run_agent(cfg: AgentConfig) -> None:
         checks=[c.name for c in runner.checks],
     )
     local = await start_local_api(state, cfg.socket_path)
+    policy = HookPolicy(cfg.hook_unknown == "fail", cfg.hook_live_budget_s)
+    hooks = await start_hook_server(
+        HookService(runner, cfg.name, lambda: state.connected, policy), cfg.hook_socket_path
+    )
     link = CoordinatorLink(
         state, make_hello, cfg.reconnect_initial, cfg.reconnect_max, snapshot=runner.snapshot
     )
@@ -92,6 +97,7 @@ async def run_agent(cfg: AgentConfig) -> None:
         for task in (stopper, *tasks):
             with contextlib.suppress(asyncio.CancelledError):
                 await task
+        await hooks.stop()
         await local.stop(grace=1)
         with contextlib.suppress(FileNotFoundError):
             cfg.socket_path.unlink()

@@ -27,7 +27,7 @@ from agent.checks.amd_gpu import (
     AmdXgmiCheck,
     error_code,
 )
-from agent.checks.base import Check, CheckContext, HardwareEvent
+from agent.checks.base import Check, CheckContext, HardwareEvent, Mode
 from agent.probes.gpu_amd import is_amd_gpu_type
 from agent.profiles import Profile
 from vcbase.domain import CheckAction, CheckResult, CheckStatus, GpuVendor
@@ -92,6 +92,8 @@ class AmdSmiCheck(Check):
 
 class AmdCountCheck(Check):
     name = "amd.count"
+    # Slurm hooks: re-run live after a job, not before: event-driven, its stable state is current
+    modes = frozenset({Mode.PERIODIC, Mode.EPILOG, Mode.FULL})
     description = "amdsmi lists every AMD GPU of the node type, and each one answers"
     triggers = frozenset({"device_removed"})
 

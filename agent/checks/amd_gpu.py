@@ -17,7 +17,7 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import Any, ClassVar
 
-from agent.checks.base import Check, CheckContext
+from agent.checks.base import Check, CheckContext, Mode
 from agent.probes.gpu_amd import (
     AMDSMI_MEM_PAGE_STATUS_PENDING,
     AMDSMI_MEM_PAGE_STATUS_UNRESERVABLE,
@@ -171,6 +171,8 @@ def _addresses(pages: Sequence[Mapping[str, Any]]) -> str:
 
 class AmdBadPagesCheck(PerGpuCheck):
     name = "amd.bad_pages"
+    # Slurm hooks: re-run live after a job (pages a job hit), not before
+    modes = frozenset({Mode.PERIODIC, Mode.EPILOG, Mode.FULL})
     description = "Retired VRAM pages of each AMD GPU: none pending or unreservable, few enough"
     what = "the retired-page table"
     interval = 300.0
@@ -219,6 +221,8 @@ class AmdBadPagesCheck(PerGpuCheck):
 
 class AmdXgmiCheck(PerGpuCheck):
     name = "amd.xgmi"
+    # Slurm hooks: not re-run live: slow (every link of every GPU)
+    modes = frozenset({Mode.PERIODIC, Mode.FULL})
     description = "xGMI (Infinity Fabric) links of each AMD GPU are up and report no errors"
     what = "the xGMI status"
     interval = 120.0
@@ -269,6 +273,8 @@ class AmdXgmiCheck(PerGpuCheck):
 
 class AmdTemperatureCheck(PerGpuCheck):
     name = "amd.temperature"
+    # Slurm hooks: not re-run live: transient; an idle GPU is cool
+    modes = frozenset({Mode.PERIODIC, Mode.FULL})
     description = "Each AMD GPU runs below its critical temperature"
     what = "the temperature sensors"
     interval = 30.0

@@ -22,7 +22,7 @@ aarch64/Grace (ghes_edac). `host.mce` applies where that directory exists.
 
 from __future__ import annotations
 
-from agent.checks.base import Check, CheckContext
+from agent.checks.base import Check, CheckContext, Mode
 from agent.checks.host_findings import CounterWindow, Finding, fail, verdict, warn
 from agent.checks.host_mounts import MountsCheck, ProcessesCheck
 from agent.probes.host import EDAC_MC, read_cpu, read_edac, read_memory
@@ -33,6 +33,8 @@ _GiB = 1024**3
 
 class CpuCheck(Check):
     name = "host.cpu"
+    # Slurm hooks: not re-run live: parses all of cpuinfo; CPUs do not vanish between jobs
+    modes = frozenset({Mode.PERIODIC, Mode.FULL})
     description = "Logical CPU count and CPU model against the node type's profile"
     interval = 300.0
 
@@ -113,6 +115,8 @@ class MemoryCheck(Check):
 
 class MachineCheckErrors(Check):
     name = "host.mce"
+    # Slurm hooks: re-run live after a job (errors a job hit), not before
+    modes = frozenset({Mode.PERIODIC, Mode.EPILOG, Mode.FULL})
     description = "Memory errors from the EDAC memory controllers (uncorrected, corrected rate)"
 
     def __init__(self) -> None:

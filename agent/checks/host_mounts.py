@@ -25,7 +25,7 @@ import contextlib
 import os
 import tempfile
 
-from agent.checks.base import Check, CheckContext
+from agent.checks.base import Check, CheckContext, Mode
 from agent.checks.host_findings import fail, verdict
 from agent.probes.host import COMM_LEN, Mount, read_mounts, read_process_names, under_root
 from vcbase.domain import CheckAction, CheckResult
@@ -103,6 +103,8 @@ class MountsCheck(Check):
 
 class ProcessesCheck(Check):
     name = "host.processes"
+    # Slurm hooks: re-run live after a job (a job can kill daemons), not before: it lists /proc
+    modes = frozenset({Mode.PERIODIC, Mode.EPILOG, Mode.FULL})
     description = "Required daemons (munged, slurmd, ...) are running"
 
     def applies(self, ctx: CheckContext) -> bool:

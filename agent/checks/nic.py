@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from typing import ClassVar
 
-from agent.checks.base import Check, CheckContext
+from agent.checks.base import Check, CheckContext, Mode
 from agent.checks.host_findings import CounterWindow, Finding, fail, verdict
 from agent.checks.nic_ib import InfinibandCheck
 from agent.checks.nic_link import (
@@ -52,6 +52,8 @@ class _NetdevCheck(Check):
     kind: ClassVar[NicKind]
     speed_action: ClassVar[CheckAction | None]  # None: a slow link is only a warning
     triggers = NIC_TRIGGERS
+    # Slurm hooks: not re-run live: event-driven (netlink, udev)
+    modes = frozenset({Mode.PERIODIC, Mode.FULL})
 
     def __init__(self) -> None:
         self._window = CounterWindow()

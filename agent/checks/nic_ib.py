@@ -18,7 +18,7 @@ Per port:
 
 from __future__ import annotations
 
-from agent.checks.base import Check, CheckContext
+from agent.checks.base import Check, CheckContext, Mode
 from agent.checks.host_findings import CounterWindow, Finding, fail, verdict, warn
 from agent.probes.nic import IbPort, read_ib_counter, read_ib_ports, read_nics
 from vcbase.domain import CheckAction, CheckResult, NicKind
@@ -37,6 +37,8 @@ class InfinibandCheck(Check):
     name = "nic.ib"
     description = "InfiniBand HCA ports: ACTIVE/LinkUp, rate, link_downed and symbol errors"
     triggers = frozenset({"link_changed", "device_removed"})
+    # Slurm hooks: not re-run live: event-driven (netlink, udev)
+    modes = frozenset({Mode.PERIODIC, Mode.FULL})
 
     def __init__(self) -> None:
         self._window = CounterWindow()

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from typing import ClassVar
 
-from agent.checks.base import Check, CheckContext
+from agent.checks.base import Check, CheckContext, Mode
 from agent.checks.nvidia_base import NvidiaCheck, NvidiaDeviceCheck, expected_gpus, expects_nvidia
 from agent.probes.gpu_nvidia import NvmlApi, field_value, nvml_error_code, text
 from vcbase.domain import CheckAction, CheckResult, CheckStatus
@@ -76,6 +76,8 @@ class CountCheck(NvidiaCheck):
     """
 
     name: ClassVar[str] = "nvidia.count"
+    # Slurm hooks: re-run live after a job, not before: event-driven, its stable state is current
+    modes: ClassVar[frozenset[Mode]] = frozenset({Mode.PERIODIC, Mode.EPILOG, Mode.FULL})
     description: ClassVar[str] = "every expected NVIDIA GPU is present and reachable"
     triggers: ClassVar[frozenset[str]] = frozenset({"device_removed"})
 
@@ -136,6 +138,8 @@ class RecoveryActionCheck(NvidiaDeviceCheck):
     """
 
     name: ClassVar[str] = "nvidia.recovery_action"
+    # Slurm hooks: re-run live after a job, not before: event-driven, its stable state is current
+    modes: ClassVar[frozenset[Mode]] = frozenset({Mode.PERIODIC, Mode.EPILOG, Mode.FULL})
     description: ClassVar[str] = "the driver does not ask for a GPU reset or node reboot"
     triggers: ClassVar[frozenset[str]] = frozenset({"xid"})
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import ClassVar
 
-from agent.checks.base import CheckContext
+from agent.checks.base import CheckContext, Mode
 from agent.checks.nvidia_base import Finding, NvidiaDeviceCheck
 from agent.probes.gpu_nvidia import NvmlApi, nvml_error_code, text
 from vcbase.domain import CheckAction, CheckResult, CheckStatus
@@ -26,6 +26,8 @@ class PcieCheck(NvidiaDeviceCheck):
     at idle to save power, which is normal."""
 
     name: ClassVar[str] = "nvidia.pcie"
+    # Slurm hooks: not re-run live: debounced (fail_after 2)
+    modes: ClassVar[frozenset[Mode]] = frozenset({Mode.PERIODIC, Mode.FULL})
     description: ClassVar[str] = "GPU PCIe links run at full width"
     fail_after: ClassVar[int] = 2
 
@@ -80,6 +82,8 @@ class NvLinkCheck(NvidiaDeviceCheck):
     """
 
     name: ClassVar[str] = "nvidia.nvlink"
+    # Slurm hooks: not re-run live: slow (~300 NVML calls)
+    modes: ClassVar[frozenset[Mode]] = frozenset({Mode.PERIODIC, Mode.FULL})
     description: ClassVar[str] = "NVLinks up, error counters not growing fast"
 
     def __init__(self) -> None:
@@ -163,6 +167,8 @@ class C2cCheck(NvidiaDeviceCheck):
     enabled. Disabled: fail, reboot. Not reported for GPUs that are not GH200."""
 
     name: ClassVar[str] = "nvidia.c2c"
+    # Slurm hooks: not re-run live: periodic and XID 74 cover it
+    modes: ClassVar[frozenset[Mode]] = frozenset({Mode.PERIODIC, Mode.FULL})
     description: ClassVar[str] = "the Grace-Hopper C2C link is enabled"
 
     def applies(self, ctx: CheckContext) -> bool:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import ClassVar
 
-from agent.checks.base import CheckContext
+from agent.checks.base import CheckContext, Mode
 from agent.checks.nvidia_base import Finding, NvidiaDeviceCheck
 from agent.probes.gpu_nvidia import NvmlApi, nvml_error_code
 from vcbase.domain import CheckAction, CheckResult, CheckStatus
@@ -50,6 +50,8 @@ class TemperatureCheck(NvidiaDeviceCheck):
     """GPU temperature against the GPU's own slowdown threshold (NVML) minus a margin."""
 
     name: ClassVar[str] = "nvidia.temperature"
+    # Slurm hooks: not re-run live: transient; an idle GPU is cool
+    modes: ClassVar[frozenset[Mode]] = frozenset({Mode.PERIODIC, Mode.FULL})
     description: ClassVar[str] = "GPUs run below their slowdown temperature"
 
     def check_device(
@@ -111,6 +113,8 @@ class ThrottleCheck(NvidiaDeviceCheck):
     """
 
     name: ClassVar[str] = "nvidia.throttle"
+    # Slurm hooks: not re-run live: debounced (fail_after 3)
+    modes: ClassVar[frozenset[Mode]] = frozenset({Mode.PERIODIC, Mode.FULL})
     description: ClassVar[str] = "no persisting hardware or thermal clock throttling"
     fail_after: ClassVar[int] = 3
 

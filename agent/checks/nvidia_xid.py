@@ -22,7 +22,7 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import ClassVar
 
-from agent.checks.base import CheckContext, HardwareEvent
+from agent.checks.base import CheckContext, HardwareEvent, Mode
 from agent.checks.nvidia_base import Finding, NvidiaCheck, expected_gpus
 from agent.checks.nvidia_thresholds import NvidiaThresholds
 from vcbase.domain import CheckAction, CheckResult, CheckStatus
@@ -152,6 +152,8 @@ class XidCheck(NvidiaCheck):
     """XIDs reported by the driver, per GPU, judged by `XID_RULES` (see docs/checks-nvidia.md)."""
 
     name: ClassVar[str] = "nvidia.xid"
+    # Slurm hooks: re-run live after a job, not before: event-driven, its stable state is current
+    modes: ClassVar[frozenset[Mode]] = frozenset({Mode.PERIODIC, Mode.EPILOG, Mode.FULL})
     description: ClassVar[str] = "no XID errors that call for a reboot or a repair"
     triggers: ClassVar[frozenset[str]] = frozenset({"xid"})
 
@@ -170,6 +172,18 @@ class XidCheck(NvidiaCheck):
             return
         history = self._history.setdefault(event.subject, deque(maxlen=_HISTORY))
         history.append(XidRecord(event.at, xid))
+
+    def seen_since(self, since: datetime) -> dict[str, list[XidRecord]]:
+        """Read-only: the XIDs observed and still remembered with a stamp at or after `since`,
+        per GPU, oldest first (copies). For the Slurm epilog's "XIDs during the job". Safe to
+        call from the event loop while `run` prunes in a worker thread: copying a deque is one
+        C call under the GIL."""
+        seen = {}
+        for subject, history in list(self._history.items()):
+            records = [r for r in list(history) if r.at >= since]
+            if records:
+                seen[subject] = records
+        return seen
 
     def _forget_previous_boot(self, ctx: CheckContext) -> None:
         boot_id = _read_boot_id(ctx.hw.root)

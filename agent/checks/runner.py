@@ -180,9 +180,9 @@ class CheckRunner:
         for t in threads:
             t.start()
         try:
-            first = await asyncio.gather(*(self.evaluate(c, Mode.PERIODIC) for c in self.checks))
-            for check, results in zip(self.checks, first, strict=True):
-                self.fold(check, results)
+            # Fold each check's first result as soon as it is in (no await between evaluate and
+            # fold): an event-triggered run that follows it can never be overwritten by it.
+            await asyncio.gather(*(self._run_and_fold(c) for c in self.checks))
             log.info("first_check_pass_done", checks=len(self.checks), results=len(self.snapshot()))
             async with asyncio.TaskGroup() as group:
                 for check in self.checks:
@@ -192,6 +192,9 @@ class CheckRunner:
             for task in list(self._triggered_tasks):
                 task.cancel()
             await asyncio.to_thread(self._join, threads)
+
+    async def _run_and_fold(self, check: Check) -> None:
+        self.fold(check, await self.evaluate(check, Mode.PERIODIC))
 
     async def _periodic(self, check: Check) -> None:
         while True:
