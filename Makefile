@@ -25,7 +25,7 @@ $(STAMP): pyproject.toml
 
 venv: $(STAMP)
 
-demo: $(STAMP)
+demo: deps $(STAMP)
 	$(PY) scripts/demo.py
 
 typecheck: $(STAMP)
@@ -35,7 +35,7 @@ lint: $(STAMP)
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 
-test: $(STAMP) typecheck lint
+test: deps $(STAMP) typecheck lint
 	$(VENV)/bin/pytest -q
 
 unit: $(STAMP)

@@ -10,6 +10,8 @@
 set -euo pipefail
 
 PYTHON_PACKAGES=(python3-venv python3-dev gcc)
+# pyudev (device-removal events) loads the system libudev.
+RUNTIME_PACKAGES=(libudev1)
 SERVICE_PACKAGES=(slurmctld slurmd slurm-client munge)
 
 installed() {
@@ -24,7 +26,7 @@ done
 if ((${#missing[@]})) && python3 -c 'import venv, ensurepip, sysconfig, os, sys; sys.exit(0 if os.path.exists(os.path.join(sysconfig.get_paths()["include"], "Python.h")) else 1)' 2>/dev/null; then
   missing=()
 fi
-for p in "${SERVICE_PACKAGES[@]}"; do
+for p in "${RUNTIME_PACKAGES[@]}" "${SERVICE_PACKAGES[@]}"; do
   installed "$p" || missing+=("$p")
 done
 if ((${#missing[@]} == 0)); then
