@@ -73,6 +73,18 @@ def run(
         },
     )
     configure_logging("json", cfg.log_level)
+    from agent.checks.catalog import all_checks
+
+    known = {c.name for c in all_checks()}
+    unknown = sorted(set(cfg.check_intervals) - known)
+    if unknown:
+        source = config or (DEFAULT_CONFIG_PATH if DEFAULT_CONFIG_PATH.exists() else None)
+        fail(
+            f"{source or 'command line'}: check_intervals: unknown checks {unknown}; "
+            f"known: {', '.join(sorted(known))}",
+            EXIT_USAGE,
+            "vcagent",
+        )
     from agent.daemon import run_agent  # grpc is imported only by the commands that need it
 
     asyncio.run(run_agent(cfg))

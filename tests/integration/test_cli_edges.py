@@ -62,6 +62,9 @@ def test_unknown_arguments_print_usage_and_exit_2(argv: tuple[str, ...]) -> None
         ('coordinator = "no-port"\n', "coordinator: Value error, expected HOST:PORT"),
         ("reconnect_initial = 5\nreconnect_max = 1\n", "reconnect_max must be at least"),
         ("this is not toml\n", "not valid TOML"),
+        ('check_intervals = { "nvidia.eccc" = 30 }\n', "check_intervals: unknown checks"),
+        ('check_intervals = { "nvidia.ecc" = -1 }\n', "check_intervals"),
+        ('[checks.nvidia]\nxid_window_s = "long"\n', "checks.nvidia.xid_window_s"),
     ],
 )
 def test_agent_config_errors_name_the_key_and_exit_2(
