@@ -1,10 +1,7 @@
 """What the host and NIC checks share: findings folded into one result, and counter windows.
 
-A check looks at several things per subject (link state, speed, flapping, PCIe errors) but
-reports one result per subject. Each thing it finds wrong is a `Finding`; `verdict` folds them:
-the worst status wins (fail > warn > unknown > ok), the action is the strongest one among the
-findings of that status (repair > reboot > none), and the message lists every finding, worst
-first, so an SRE sees everything at once.
+`verdict` folds a subject's findings into one result (`agent.checks.findings.fold`), with the
+subject's name leading the message.
 
 `CounterWindow` turns monotonic kernel counters (carrier_down_count, AER, EDAC, IB counters)
 into "how many in the trailing window" (see `increase`).
@@ -14,32 +11,16 @@ from __future__ import annotations
 
 from collections import deque
 from collections.abc import Iterable
-from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from vcbase.domain import CheckAction, CheckResult, CheckStatus
+from agent.checks.findings import Finding, fail, fold, warn
+from vcbase.domain import CheckResult
 
 if TYPE_CHECKING:
     from agent.checks.base import Check, CheckContext
 
-_STATUS_RANK = {CheckStatus.OK: 0, CheckStatus.UNKNOWN: 1, CheckStatus.WARN: 2, CheckStatus.FAIL: 3}
-_ACTION_RANK = {CheckAction.NONE: 0, CheckAction.REBOOT: 1, CheckAction.REPAIR: 2}
-
-
-@dataclass(frozen=True, slots=True)
-class Finding:
-    status: CheckStatus
-    action: CheckAction
-    text: str
-
-
-def fail(action: CheckAction, text: str) -> Finding:
-    return Finding(CheckStatus.FAIL, action, text)
-
-
-def warn(text: str) -> Finding:
-    return Finding(CheckStatus.WARN, CheckAction.NONE, text)
+__all__ = ["CounterWindow", "Finding", "fail", "verdict", "warn"]
 
 
 def verdict(
@@ -50,17 +31,9 @@ def verdict(
     ok_message: str,
     **observed: Any,
 ) -> CheckResult:
-    """One result for `subject`: ok with `ok_message` when there are no findings."""
-    ranked = sorted(
-        findings,
-        key=lambda f: (_STATUS_RANK[f.status], _ACTION_RANK[f.action]),
-        reverse=True,
-    )
-    if not ranked:
-        return check.ok(ctx, subject, ok_message, **observed)
-    worst = ranked[0]
-    message = f"{subject}: " + "; ".join(f.text for f in ranked)
-    return check.result(ctx, subject, worst.status, worst.action, message, **observed)
+    """One result for `subject` (see `agent.checks.findings.fold`), its message led by the
+    subject's name."""
+    return fold(check, ctx, subject, findings, ok_message, prefix=f"{subject}: ", **observed)
 
 
 class CounterWindow:

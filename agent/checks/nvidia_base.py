@@ -12,33 +12,12 @@ from __future__ import annotations
 
 import abc
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
+from typing import Any
 
 from agent.checks.base import Check, CheckContext
+from agent.checks.findings import Finding, fold
 from agent.probes.gpu_nvidia import NvmlApi, nvml_error_code
-from vcbase.domain import CheckAction, CheckResult, CheckStatus, GpuVendor
-
-_STATUS_RANK = {CheckStatus.OK: 0, CheckStatus.UNKNOWN: 1, CheckStatus.WARN: 2, CheckStatus.FAIL: 3}
-_ACTION_RANK = {CheckAction.NONE: 0, CheckAction.REBOOT: 1, CheckAction.REPAIR: 2}
-
-
-@dataclass(frozen=True, slots=True)
-class Finding:
-    """One thing wrong (or not) with a subject; `text` says what was seen and what to do."""
-
-    status: CheckStatus
-    action: CheckAction
-    text: str
-
-
-def worst(findings: Sequence[Finding]) -> tuple[CheckStatus, CheckAction]:
-    """The worst status of `findings`, and the strongest action any of them asks for
-    (ok/none for no findings)."""
-    status = max((f.status for f in findings), key=_STATUS_RANK.__getitem__, default=CheckStatus.OK)
-    action = max(
-        (f.action for f in findings), key=_ACTION_RANK.__getitem__, default=CheckAction.NONE
-    )
-    return status, action
+from vcbase.domain import CheckResult, GpuVendor
 
 
 def expects_nvidia(ctx: CheckContext) -> bool:
@@ -64,17 +43,11 @@ class NvidiaCheck(Check):
         subject: str,
         findings: Sequence[Finding],
         ok_message: str,
-        **observed: object,
+        **observed: Any,
     ) -> CheckResult:
         """One result for `subject`: ok with `ok_message` when no finding is bad, else the worst
         status and strongest action, with every bad finding's text, worst first."""
-        bad = [f for f in findings if f.status is not CheckStatus.OK]
-        if not bad:
-            return self.ok(ctx, subject, ok_message, **observed)
-        status, action = worst(bad)
-        bad.sort(key=lambda f: (-_STATUS_RANK[f.status], -_ACTION_RANK[f.action]))
-        message = "; ".join(f.text for f in bad)
-        return self.result(ctx, subject, status, action, message, **observed)
+        return fold(self, ctx, subject, findings, ok_message, **observed)
 
     def nvml_failure(
         self, ctx: CheckContext, api: NvmlApi, subject: str, exc: BaseException, what: str

@@ -13,7 +13,8 @@ from __future__ import annotations
 from typing import ClassVar
 
 from agent.checks.base import CheckContext
-from agent.checks.nvidia_base import Finding, NvidiaDeviceCheck
+from agent.checks.findings import Finding
+from agent.checks.nvidia_base import NvidiaDeviceCheck
 from agent.probes.gpu_nvidia import NvmlApi, nvml_error_code
 from vcbase.domain import CheckAction, CheckResult, CheckStatus
 

@@ -23,7 +23,8 @@ from types import MappingProxyType
 from typing import ClassVar
 
 from agent.checks.base import CheckContext, HardwareEvent, Mode
-from agent.checks.nvidia_base import Finding, NvidiaCheck, expected_gpus
+from agent.checks.findings import Finding
+from agent.checks.nvidia_base import NvidiaCheck, expected_gpus
 from agent.checks.nvidia_thresholds import NvidiaThresholds
 from vcbase.domain import CheckAction, CheckResult, CheckStatus
 from vcbase.logging import get_logger

@@ -12,7 +12,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from agent.checks.base import HardwareEvent
-from agent.checks.nvidia_base import worst
+from agent.checks.findings import worst
 from agent.checks.nvidia_events import UNKNOWN_GPU, NvmlXidEvents, _handle_key
 from agent.checks.nvidia_thresholds import NvidiaThresholds
 from agent.checks.nvidia_xid import XID_RULES, XidCheck, XidRecord, evaluate_xids, rule_for
