@@ -3,7 +3,9 @@
 Starts a coordinator and one simulated GH200 agent (default check intervals), and
 prometheus-node-exporter (Debian package) on loopback; lets both settle, then samples each
 process tree for DURATION seconds: resident memory (RSS, MB), CPU share of one core (%), and
-wakeups per second (voluntary + involuntary context switches of all threads).
+wakeups per second (voluntary + involuntary context switches of all threads). USS (unique set
+size) is printed beside RSS: RSS also counts the pages of shared libraries (libpython, gRPC's
+core) that every Python process on the node shares.
 
 Usage: .venv/bin/python bench/footprint.py [--duration 60]
 """
@@ -31,6 +33,7 @@ class Sample:
     cpu_s: float
     ctx: int
     rss: int
+    uss: int  # unique set size: the memory only this process holds (no shared library pages)
 
 
 def thread_ctx_switches(pid: int) -> int:
@@ -49,13 +52,15 @@ def thread_ctx_switches(pid: int) -> int:
 
 def sample(pid: int) -> Sample:
     procs = [psutil.Process(pid), *psutil.Process(pid).children(recursive=True)]
-    cpu, ctx, rss = 0.0, 0, 0
+    cpu, ctx, rss, uss = 0.0, 0, 0, 0
     for p in procs:
         t = p.cpu_times()
         cpu += t.user + t.system
         ctx += thread_ctx_switches(p.pid)
-        rss += p.memory_info().rss
-    return Sample(cpu, ctx, rss)
+        mem = p.memory_full_info()
+        rss += mem.rss
+        uss += mem.uss
+    return Sample(cpu, ctx, rss, uss)
 
 
 def main() -> None:
@@ -96,18 +101,19 @@ def main() -> None:
         for name, s0, s1 in (("vcagent (sim gh200)", a0, a1), ("node-exporter", b0, b1)):
             rows[name] = (
                 s1.rss / 1e6,
+                s1.uss / 1e6,
                 100 * (s1.cpu_s - s0.cpu_s) / wall,
                 (s1.ctx - s0.ctx) / wall,
             )
         print(f"idle footprint over {wall:.0f} s (after {args.settle:.0f} s settling)")
-        print(f"{'process':<22}{'RSS MB':>10}{'CPU %':>10}{'wakeups/s':>12}")
-        for name, (rss, cpu, wake) in rows.items():
-            print(f"{name:<22}{rss:>10.1f}{cpu:>10.3f}{wake:>12.1f}")
-        (ar, ac, aw), (br, bc, bw) = rows["vcagent (sim gh200)"], rows["node-exporter"]
+        print(f"{'process':<22}{'RSS MB':>10}{'USS MB':>10}{'CPU %':>10}{'wakeups/s':>12}")
+        for name, (rss, uss, cpu, wake) in rows.items():
+            print(f"{name:<22}{rss:>10.1f}{uss:>10.1f}{cpu:>10.3f}{wake:>12.1f}")
+        (ar, au, ac, aw), (br, bu, bc, bw) = rows["vcagent (sim gh200)"], rows["node-exporter"]
         nan = float("nan")
         print(
-            f"{'ratio agent/exporter':<22}{ar / br:>10.2f}{(ac / bc if bc else nan):>10.2f}"
-            f"{(aw / bw if bw else nan):>12.2f}"
+            f"{'ratio agent/exporter':<22}{ar / br:>10.2f}{au / bu:>10.2f}"
+            f"{(ac / bc if bc else nan):>10.2f}{(aw / bw if bw else nan):>12.2f}"
         )
         print("targets: RSS <= 50 MB, CPU <= 0.15 % of a core")
     finally:
