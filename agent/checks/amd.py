@@ -25,7 +25,7 @@ from agent.checks.amd_gpu import (
     AmdEccCheck,
     AmdTemperatureCheck,
     AmdXgmiCheck,
-    error_code,
+    list_gpus,
 )
 from agent.checks.base import Check, CheckContext, HardwareEvent, Mode
 from agent.probes.gpu_amd import is_amd_gpu_type
@@ -113,11 +113,9 @@ class AmdCountCheck(Check):
         api = ctx.hw.amdsmi
         if api is None:
             return []
-        try:
-            handles = list(api.amdsmi_get_processor_handles())
-        except api.AmdSmiException as exc:
-            msg = f"cannot list AMD GPUs ({exc}); see amd.smi"
-            return [self.unknown(ctx, SMI_SUBJECT, msg, error=exc, error_code=error_code(exc))]
+        handles = list_gpus(self, ctx, api)
+        if isinstance(handles, CheckResult):
+            return [handles]
         seen: dict[str, str] = {}  # subject -> BDF, GPUs that answer
         lost: dict[str, Exception] = {}  # subject -> the error of a listed GPU that does not
         for index, handle in enumerate(handles):

@@ -57,6 +57,16 @@ def error_code(exc: Exception) -> str:
     return "n/a" if code is None else str(code)
 
 
+def list_gpus(check: Check, ctx: CheckContext, api: AmdSmiApi) -> list[object] | CheckResult:
+    """amdsmi's processor handles, or the `unknown` result to report when it cannot list them
+    (amd.smi owns that failure)."""
+    try:
+        return list(api.amdsmi_get_processor_handles())
+    except api.AmdSmiException as exc:
+        msg = f"cannot list AMD GPUs ({exc}); see amd.smi"
+        return check.unknown(ctx, SMI_SUBJECT, msg, error=exc, error_code=error_code(exc))
+
+
 class PerGpuCheck(Check):
     """One result per AMD GPU, in amdsmi handle order. Subclasses implement `check_gpu`, which
     may raise the library's exception or `Unexpected`: both make that GPU `unknown`."""
@@ -75,11 +85,9 @@ class PerGpuCheck(Check):
         api = ctx.hw.amdsmi
         if api is None:
             return []
-        try:
-            handles = list(api.amdsmi_get_processor_handles())
-        except api.AmdSmiException as exc:
-            msg = f"cannot list AMD GPUs ({exc}); see amd.smi"
-            return [self.unknown(ctx, SMI_SUBJECT, msg, error=exc, error_code=error_code(exc))]
+        handles = list_gpus(self, ctx, api)
+        if isinstance(handles, CheckResult):
+            return [handles]
         results = []
         for index, handle in enumerate(handles):
             subject = f"gpu{index}"
